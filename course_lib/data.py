@@ -10,7 +10,7 @@ __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'CLASSES', 'DATASETS', 'CACHE_POLICY
            'list_images', 'SubsetSizeError', 'Subset', 'make_subset', 'subset_for_scale', 'load_image', 'ImageCache',
            'build_cache', 'CacheLoader', 'DataLoaders', 'get_dls', 'show_batch', 'time_loader']
 
-# %% ../nbs/01_data.ipynb #63f26a48
+# %% ../nbs/01_data.ipynb #31a800e2
 import hashlib, json, os, shutil, tempfile, time, math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from .core import load_settings, default_device, CourseConfigError, Settings
 
-# %% ../nbs/01_data.ipynb #d98d6215
+# %% ../nbs/01_data.ipynb #98d938c6
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -59,7 +59,7 @@ _KNOWN_SIZES = {'imagenette2': 1_557_161_267, 'imagenette2-320': 341_663_724, 'i
 DATASETS = {f'{fam}2{sfx}': DatasetInfo(f'{fam}2{sfx}', fam, px, _KNOWN_SIZES.get(f'{fam}2{sfx}'))
             for fam in ('imagenette', 'imagewoof') for sfx, px in (('', 0), ('-320', 320), ('-160', 160))}
 
-# %% ../nbs/01_data.ipynb #52f7501c
+# %% ../nbs/01_data.ipynb #b85004f2
 def dataset_info(name: str, settings: Settings|None = None) -> DatasetInfo:
     "Look up an archive by name; a family name ('imagenette', 'imagewoof') picks the size variant of the scale preset."
     key = str(name).strip().lower()
@@ -70,7 +70,7 @@ def dataset_info(name: str, settings: Settings|None = None) -> DatasetInfo:
         raise KeyError(f"Unknown dataset {name!r}. Known: {', '.join(DATASETS)} (or a family: {', '.join(CLASSES)}).")
     return DATASETS[key]
 
-# %% ../nbs/01_data.ipynb #48851b1d
+# %% ../nbs/01_data.ipynb #04e42844
 class DatasetNotFound(FileNotFoundError):
     "No mirror holds the dataset and downloading is off or failed."
 
@@ -81,10 +81,11 @@ def check_layout(root: Path, info: DatasetInfo) -> Path:
     "Raise a clear error unless `root` has train/ and val/ with one folder per class of `info`."
     root = Path(root)
     for split in ('train', 'val'):
-        d = root/split
-        if not d.is_dir():
+        if not (root/split).is_dir():
             raise DatasetLayoutError(f"{str(root)!r} has no {split}/ folder: expected the official layout "
                                      f"{split}/<wnid>/<image>.JPEG for {info.name}.")
+    for split in ('train', 'val'):
+        d = root/split
         missing = [w for w in info.wnids if not (d/w).is_dir()]
         if missing:
             raise DatasetLayoutError(f"{str(d)!r} lacks class folders {missing[:3]}{'...' if len(missing) > 3 else ''} of {info.family}.")
@@ -102,7 +103,7 @@ def _sample_resolution(root: Path, n: int = 8) -> str:
     short = sorted(min(s) for s in sizes)
     return f"shortest side {short[0]}..{short[-1]} px in {len(sizes)} sampled images"
 
-# %% ../nbs/01_data.ipynb #1ea108fb
+# %% ../nbs/01_data.ipynb #2f9752b2
 def find_in_mirrors(info: DatasetInfo, mirrors) -> tuple:
     "Return (path, how) for the best match of `info` in `mirrors`: how is 'exact', 'archive' or 'family'; (None, None) if none."
     mirrors = [Path(m) for m in mirrors]
@@ -115,7 +116,7 @@ def find_in_mirrors(info: DatasetInfo, mirrors) -> tuple:
         if (m/info.family).is_dir(): return m/info.family, 'family'
     return None, None
 
-# %% ../nbs/01_data.ipynb #8fb90c9d
+# %% ../nbs/01_data.ipynb #514a36fd
 def get_dataset(name: str, settings: Settings|None = None, quiet: bool = False) -> Path:
     "The folder holding `name` (train/ and val/): from a mirror, from an earlier extraction in the cache, or downloaded."
     settings = settings or load_settings()
@@ -149,7 +150,7 @@ def get_dataset(name: str, settings: Settings|None = None, quiet: bool = False) 
         raise DatasetLayoutError(f"{archive} did not contain a top-level folder {info.name}/.")
     return check_layout(extracted, info)
 
-# %% ../nbs/01_data.ipynb #4c438e5d
+# %% ../nbs/01_data.ipynb #b9a720b8
 _IMAGE_EXTS = {'.jpeg', '.jpg', '.png'}
 
 def is_clean(filename: str) -> bool:
@@ -166,7 +167,7 @@ def list_images(root: Path, info: DatasetInfo) -> pd.DataFrame:
                     rows.append((f'{folder}/{wnid}/{f.name}', wnid, label, folder, is_clean(f.name)))
     return pd.DataFrame(rows, columns=['path', 'wnid', 'label', 'folder', 'clean'])
 
-# %% ../nbs/01_data.ipynb #b87f848c
+# %% ../nbs/01_data.ipynb #79b1b86c
 class SubsetSizeError(ValueError):
     "More images were asked for than a class has."
 
@@ -200,7 +201,7 @@ def _subset_dir(settings: Settings) -> Path:
         if os.access(d if d.exists() else d.parent, os.W_OK): return d
     return settings.cache_dir/'subsets'
 
-# %% ../nbs/01_data.ipynb #7656d02f
+# %% ../nbs/01_data.ipynb #4b2f1153
 def make_subset(dataset: str, n_train_per_class: int, n_valid_per_class: int, classes=None, seed: int = 42,
                 split: str = 'official', out_dir=None, settings: Settings|None = None, quiet: bool = False) -> Subset:
     "Pick n images per class (0 = all) reproducibly, write the manifest CSV and return the `Subset`."
@@ -251,7 +252,7 @@ def subset_for_scale(family: str = 'imagenette', split: str = 'clean', settings:
     kw.update(overrides)
     return make_subset(family, **kw)
 
-# %% ../nbs/01_data.ipynb #b12912fc
+# %% ../nbs/01_data.ipynb #96d326e3
 CACHE_POLICY = 'rgb-shortest-side-to-S-then-centre-crop-SxS-uint8-v1'
 
 def load_image(path, size: int) -> np.ndarray:
@@ -266,7 +267,7 @@ def load_image(path, size: int) -> np.ndarray:
         l, t = (nw - size)//2, (nh - size)//2
         return np.asarray(im.crop((l, t, l + size, t + size)), dtype=np.uint8)
 
-# %% ../nbs/01_data.ipynb #6373c49f
+# %% ../nbs/01_data.ipynb #060f3975
 @dataclass
 class ImageCache:
     "A memory-mapped uint8 array (N, S, S, 3) of pre-resized images with their labels and splits."
@@ -292,7 +293,7 @@ def _open_cache(d: Path) -> ImageCache:
     return ImageCache(d, s, images, np.array(meta['labels'], dtype=np.int64), np.array(meta['split']),
                       meta['paths'], meta['skipped'])
 
-# %% ../nbs/01_data.ipynb #64431c87
+# %% ../nbs/01_data.ipynb #d97714e0
 def build_cache(subset: Subset, size: int, settings: Settings|None = None, progress: bool = True,
                 workers: int|None = None) -> ImageCache:
     "Decode every image of `subset` once into a memory-mapped (N, size, size, 3) uint8 array; reuse it when it exists."
@@ -333,7 +334,7 @@ def build_cache(subset: Subset, size: int, settings: Settings|None = None, progr
         for s in cache.skipped[:5]: print(f"  {s['path']}: {s['error']}")
     return cache
 
-# %% ../nbs/01_data.ipynb #0e52a090
+# %% ../nbs/01_data.ipynb #eb3a878e
 class CacheLoader:
     "Batches of (normalised float images [B,3,size,size], int64 labels) from an `ImageCache`, augmented on the device."
     def __init__(self, cache: ImageCache, idxs, size: int, bs: int = 32, shuffle: bool = False, augment: bool = False,
@@ -344,40 +345,63 @@ class CacheLoader:
         self.device = torch.device(device) if device is not None else default_device()
         self.mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
+        self.mean255, self.inv_std255 = self.mean*255, 1/(self.std*255)
         self.seed, self.epoch, self.scale, self.ratio, self.flip = seed, 0, scale, ratio, flip
         self.labels = torch.from_numpy(cache.labels)
     @property
     def n(self) -> int: return len(self.idxs)
     def __len__(self): return self.n // self.bs if self.drop_last else math.ceil(self.n / self.bs)
 
-    def _crop_params(self, b: int, g: torch.Generator) -> torch.Tensor:
-        "One affine matrix per image: a random-resized crop (area `scale`, aspect `ratio`) and a random flip."
+    def _crop_boxes(self, b: int, g: torch.Generator, S: int):
+        "Random-resized-crop boxes in pixels (area fraction `scale`, aspect `ratio`) and flip flags, one per image."
         area = torch.empty(b).uniform_(*self.scale, generator=g)
-        logr = torch.empty(b).uniform_(math.log(self.ratio[0]), math.log(self.ratio[1]), generator=g)
-        r = logr.exp()
-        sw, sh = (area*r).sqrt().clamp(max=1.0), (area/r).sqrt().clamp(max=1.0)   # crop side as a fraction of the image
-        cx = (torch.rand(b, generator=g)*2 - 1)*(1 - sw)                            # keep the crop inside the image
-        cy = (torch.rand(b, generator=g)*2 - 1)*(1 - sh)
-        fl = torch.where(torch.rand(b, generator=g) < 0.5, -1.0, 1.0) if self.flip else torch.ones(b)
-        theta = torch.zeros(b, 2, 3)
-        theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1], theta[:, 1, 2] = sw*fl, cx, sh, cy
-        return theta
+        r = torch.empty(b).uniform_(math.log(self.ratio[0]), math.log(self.ratio[1]), generator=g).exp()
+        w = ((area*r).sqrt()*S).round().clamp(1, S).long()
+        h = ((area/r).sqrt()*S).round().clamp(1, S).long()
+        x0 = (torch.rand(b, generator=g)*(S - w + 1)).long()
+        y0 = (torch.rand(b, generator=g)*(S - h + 1)).long()
+        flip = (torch.rand(b, generator=g) < 0.5) & self.flip
+        return x0, y0, w, h, flip
+
+    def _augment_cpu(self, x: torch.Tensor, boxes) -> torch.Tensor:
+        "CPU: crop each uint8 image by slicing, resize it with torch's vectorised uint8 antialiased bilinear kernel."
+        out = torch.empty(len(x), self.size, self.size, 3, dtype=torch.uint8)
+        for i, (x0, y0, w, h, fl) in enumerate(zip(*[t.tolist() for t in boxes])):
+            crop = x[i, y0:y0 + h, x0:x0 + w].permute(2, 0, 1)[None]          # (1,3,h,w) channels-last view, no copy
+            r = F.interpolate(crop, size=(self.size, self.size), mode='bilinear', antialias=True, align_corners=False)[0]
+            out[i] = (r.flip(-1) if fl else r).permute(1, 2, 0)
+        return out
+
+    def _augment_gpu(self, x: torch.Tensor, boxes) -> torch.Tensor:
+        "GPU: the whole batch at once: one affine matrix per image, one `grid_sample` call."
+        x0, y0, w, h, fl = [t.float() for t in boxes]
+        S = x.shape[1]
+        xf = x.permute(0, 3, 1, 2).float()
+        pre = min(S, math.ceil(self.size / math.sqrt(self.scale[0])))   # shrink first (antialiased) so no pixel is skipped
+        if pre < S: xf = F.interpolate(xf, size=(pre, pre), mode='bilinear', antialias=True, align_corners=False)
+        theta = torch.zeros(len(x), 2, 3)
+        theta[:, 0, 0] = w/S*torch.where(fl > 0, -1.0, 1.0); theta[:, 1, 1] = h/S
+        theta[:, 0, 2] = (2*x0 + w)/S - 1; theta[:, 1, 2] = (2*y0 + h)/S - 1
+        grid = F.affine_grid(theta.to(x.device), [len(x), 3, self.size, self.size], align_corners=False)
+        return F.grid_sample(xf, grid, mode='bilinear', padding_mode='reflection', align_corners=False)
 
     def _batch(self, idx: np.ndarray, g: torch.Generator|None):
-        order = np.argsort(idx)                            # read the memmap in file order, then restore
-        x = torch.from_numpy(np.ascontiguousarray(self.cache.images[idx[order]]))
-        x = x[torch.from_numpy(np.argsort(order))]
-        y = self.labels[idx]
-        x = x.to(self.device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255)
+        order = np.argsort(idx)                                # read the memmap in file order, then restore
+        x = torch.from_numpy(np.ascontiguousarray(self.cache.images[idx[order]]))[torch.from_numpy(np.argsort(order))]
+        y = self.labels[idx].to(self.device, non_blocking=True)
+        S, cpu = x.shape[1], self.device.type == 'cpu'
         if self.augment:
-            # shrink first (antialiased) so that grid_sample never has to skip pixels
-            pre = min(x.shape[-1], math.ceil(self.size / math.sqrt(self.scale[0])))
-            if pre < x.shape[-1]: x = F.interpolate(x, size=(pre, pre), mode='bilinear', antialias=True, align_corners=False)
-            grid = F.affine_grid(self._crop_params(len(idx), g).to(self.device), [len(idx), 3, self.size, self.size], align_corners=False)
-            x = F.grid_sample(x, grid, mode='bilinear', padding_mode='reflection', align_corners=False)
-        elif x.shape[-1] != self.size:
-            x = F.interpolate(x, size=(self.size, self.size), mode='bilinear', antialias=True, align_corners=False)
-        return (x - self.mean)/self.std, y.to(self.device, non_blocking=True)
+            boxes = self._crop_boxes(len(idx), g, S)
+            if cpu: x = self._augment_cpu(x, boxes).permute(0, 3, 1, 2)
+            else: x = self._augment_gpu(x.to(self.device, non_blocking=True), boxes)
+        else:
+            x = x.to(self.device, non_blocking=True).permute(0, 3, 1, 2)
+            if S != self.size:
+                if not cpu: x = x.float()                          # uint8 antialiased resize is a CPU kernel
+                x = F.interpolate(x, size=(self.size, self.size), mode='bilinear', antialias=True, align_corners=False)
+        # one fused pass: uint8 (or 0..255 float) -> normalised float32, NCHW contiguous
+        x = x.to(torch.float32, memory_format=torch.contiguous_format)
+        return (x - self.mean255)*self.inv_std255, y
 
     def __iter__(self):
         g = torch.Generator().manual_seed(self.seed*100_003 + self.epoch)
@@ -390,7 +414,7 @@ class CacheLoader:
         "Undo the normalisation: uint8 images [B,H,W,3] on the CPU, for plotting."
         return ((x*self.std + self.mean).clamp(0, 1)*255).round().byte().permute(0, 2, 3, 1).cpu()
 
-# %% ../nbs/01_data.ipynb #0c2c156f
+# %% ../nbs/01_data.ipynb #4112c6c6
 @dataclass
 class DataLoaders:
     "The train and valid loaders of one subset, plus its classes."
@@ -424,7 +448,7 @@ def get_dls(subset: Subset, size: int, bs: int = 32, mean=IMAGENET_MEAN, std=IMA
     return DataLoaders(CacheLoader(cache, tr, size, bs, shuffle=True, augment=augment, **common),
                        CacheLoader(cache, va, size, valid_bs or 2*bs, **common), subset, cache)
 
-# %% ../nbs/01_data.ipynb #0d6f0774
+# %% ../nbs/01_data.ipynb #5874ddb5
 def show_batch(dls: DataLoaders, n: int = 16, ncols: int = 8, split: str = 'train', figsize_per: float = 1.6):
     "Draw `n` images of one batch of `split` with their class names (matplotlib)."
     import matplotlib.pyplot as plt
@@ -441,7 +465,7 @@ def show_batch(dls: DataLoaders, n: int = 16, ncols: int = 8, split: str = 'trai
     fig.tight_layout()
     return fig
 
-# %% ../nbs/01_data.ipynb #e4f0a9da
+# %% ../nbs/01_data.ipynb #620a615e
 def time_loader(loader, min_batches: int = 1) -> float:
     "Images per second delivered by one pass over `loader`."
     t0, n = time.perf_counter(), 0
