@@ -9,14 +9,14 @@ __all__ = ['MIRROR_HINT', 'RETRY_WAIT', 'RETRY_STATUS', 'DownloadError', 'Networ
            'ChecksumMismatch', 'DiskFullError', 'UnsafeArchiveError', 'CorruptArchiveError', 'sha256_file',
            'download_url', 'safe_extract', 'archive_top_folder']
 
-# %% ../nbs/01b_download.ipynb #2ebc13f0
+# %% ../nbs/01b_download.ipynb #fc50a824
 import errno, hashlib, http.client, os, posixpath, re, secrets, shutil, tarfile, time, zlib, gzip
 import urllib.request, urllib.error
 from pathlib import Path, PurePosixPath
 
 from tqdm.auto import tqdm
 
-# %% ../nbs/01b_download.ipynb #b8f8988b
+# %% ../nbs/01b_download.ipynb #d90b2dec
 MIRROR_HINT = ("If this machine has no internet, use a local copy of the data instead: set the environment "
                "variable COURSE_DATA_MIRROR (or settings.ini [data] mirrors) to a folder or .tgz in the "
                "official layout.")
@@ -48,7 +48,7 @@ class UnsafeArchiveError(DownloadError):
 class CorruptArchiveError(DownloadError):
     "The archive cannot be read to its end: truncated, corrupted, or not a tar archive at all."
 
-# %% ../nbs/01b_download.ipynb #481cb695
+# %% ../nbs/01b_download.ipynb #e3fa9272
 RETRY_WAIT = 1.0          # seconds before the first retry; doubled each time, capped at 30 s
 RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}   # HTTP statuses worth retrying
 _DISK_FULL = {errno.ENOSPC, getattr(errno, 'EDQUOT', errno.ENOSPC)}
@@ -85,7 +85,7 @@ def sha256_file(path, progress: bool = False, chunk_size: int = 1 << 20) -> str:
         while chunk := f.read(chunk_size): h.update(chunk); bar.update(len(chunk))
     return h.hexdigest()
 
-# %% ../nbs/01b_download.ipynb #c271ed74
+# %% ../nbs/01b_download.ipynb #d084165e
 class _Retry(Exception):
     def __init__(self, final: DownloadError, why: str): super().__init__(why); self.final, self.why = final, why
 
@@ -188,7 +188,7 @@ def _attempt(url, part, expected_size, progress, timeout, chunk_size, say):
             f"{part} is kept: run the same command again to resume from byte {have:,}.",
             url=url, path=part, got=have, expected=total), f'connection lost after {have:,} bytes ({cause})')
 
-# %% ../nbs/01b_download.ipynb #79359552
+# %% ../nbs/01b_download.ipynb #033f0297
 def _check_file(path, url, expected_size, sha256, progress, dest):
     "Raise unless `path` has the expected size and SHA-256; a wrong (complete) file is moved to `<dest>.bad`."
     size = path.stat().st_size
@@ -209,7 +209,7 @@ def _check_file(path, url, expected_size, sha256, progress, dest):
         "afresh; if the same mismatch comes back, the file on the server changed: check the URL and the expected "
         "size/checksum. " + MIRROR_HINT, url=url, path=bad, kind=kind, expected=want, got=got)
 
-# %% ../nbs/01b_download.ipynb #55a20f1c
+# %% ../nbs/01b_download.ipynb #ab65e2ea
 def download_url(url: str, dest, expected_size: int|None = None, sha256: str|None = None, progress: bool = True,
                  timeout: float = 30, chunk_size: int = 1 << 20, retries: int = 3) -> Path:
     "Download `url` to `dest` via `dest.part`: resume with Range, retry drops, verify size/SHA-256, then rename atomically."
@@ -219,6 +219,8 @@ def download_url(url: str, dest, expected_size: int|None = None, sha256: str|Non
     if sha256 is not None:
         sha256 = str(sha256).strip().lower()
         if not re.fullmatch(r'[0-9a-f]{64}', sha256): raise ValueError(f"sha256 must be 64 hex digits, not {sha256!r}")
+    if not (isinstance(chunk_size, int) and chunk_size > 0): raise ValueError(f"chunk_size must be a positive number of bytes, not {chunk_size!r}")
+    if not (isinstance(retries, int) and retries >= 0): raise ValueError(f"retries must be a whole number >= 0, not {retries!r}")
     say = (lambda msg: tqdm.write(f"{dest.name}: {msg}")) if progress else (lambda msg: None)
     if dest.is_dir(): raise IsADirectoryError(f"download_url: dest {dest} is a folder; give the file's path instead.")
     if dest.exists():   # a finished download passes its checks: nothing to do
@@ -249,7 +251,7 @@ def download_url(url: str, dest, expected_size: int|None = None, sha256: str|Non
     os.replace(part, dest)
     return dest
 
-# %% ../nbs/01b_download.ipynb #14b25906
+# %% ../nbs/01b_download.ipynb #8ee4df60
 _CORRUPT = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile)
 
 def _unsafe(archive, member, why):
@@ -281,7 +283,7 @@ def _open_tar(archive, raw):
         raise CorruptArchiveError(f"{archive} is not a readable .tgz/.tar archive ({_reason(e)}). It is probably "
                                   "truncated or corrupted: delete it and download it again.", archive=archive) from None
 
-# %% ../nbs/01b_download.ipynb #bf3e3b1c
+# %% ../nbs/01b_download.ipynb #eb7776b7
 def safe_extract(archive, dest, progress: bool = True) -> Path:
     "Extract the .tgz/.tar `archive` into `dest` atomically, refusing members that could escape it."
     archive, dest = Path(archive), Path(dest)
@@ -327,7 +329,7 @@ def safe_extract(archive, dest, progress: bool = True) -> Path:
         raise
     return dest
 
-# %% ../nbs/01b_download.ipynb #25df3f3e
+# %% ../nbs/01b_download.ipynb #55831a6a
 def archive_top_folder(archive) -> str:
     "The single top-level folder of an official archive (e.g. 'imagenette2-160'); reads every member header."
     archive, tops, dirs = Path(archive), set(), set()
