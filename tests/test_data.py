@@ -194,3 +194,47 @@ def test_subset_for_scale_and_show_batch(tmp_path, tiny_settings):
     fig = show_batch(get_dls(sub, 32, bs=4, settings=tiny_settings, progress=False), n=6, ncols=3)
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert len(titles) == 6 and set(titles) <= set(sub.class_names)
+
+
+def _woof_tgz(path: Path, mirror: Path) -> Path:
+    "An imagewoof2-160.tgz in the official layout with one real photo per class and split (built in tmp)."
+    import tarfile
+    with tarfile.open(path, 'w:gz') as t:
+        for split in ('train', 'val'):
+            for w, _ in CLASSES['imagewoof']:
+                f = sorted((mirror/'imagewoof'/split/w).iterdir())[0]
+                t.add(f, arcname=f'imagewoof2-160/{split}/{w}/{f.name}')
+    return path
+
+
+def test_mirror_archive_is_extracted_into_the_cache(tmp_path, mirror, capsys):
+    m = tmp_path/'mirror'; m.mkdir()
+    _woof_tgz(m/'imagewoof2-160.tgz', mirror)
+    s = load_settings(env={'COURSE_DATA_MIRROR': str(m), 'COURSE_CACHE': str(tmp_path/'c'), 'COURSE_SCALE': 'tiny'})
+    root = get_dataset('imagewoof', s)
+    assert root == tmp_path/'c'/'datasets'/'imagewoof2-160' and 'extracting mirror archive' in capsys.readouterr().out
+    assert len(list_images(root, DATASETS['imagewoof2-160'])) == 20
+    assert get_dataset('imagewoof', s) == root and 'earlier extraction' in capsys.readouterr().out
+
+
+def test_no_mirror_downloads_through_the_same_code_path(tmp_path, mirror, monkeypatch):
+    "No mirror has the dataset: it is downloaded over HTTP (a local server standing in for S3) and extracted."
+    import functools, threading, course_lib.data as data
+    from http.server import ThreadingHTTPServer, SimpleHTTPRequestHandler
+    served = tmp_path/'s3'; served.mkdir()
+    _woof_tgz(served/'imagewoof2-160.tgz', mirror)
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *a: None
+    srv = ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setattr(data, '_BASE_URL', f'http://127.0.0.1:{srv.server_address[1]}/')
+        (tmp_path/'empty_mirror').mkdir()
+        s = load_settings(env={'COURSE_DATA_MIRROR': str(tmp_path/'empty_mirror'), 'COURSE_CACHE': str(tmp_path/'c'),
+                               'COURSE_SCALE': 'tiny'})
+        root = get_dataset('imagewoof2-160', s, quiet=True)
+        assert (tmp_path/'c'/'downloads'/'imagewoof2-160.tgz').is_file()
+        sub = make_subset('imagewoof2-160', 1, 1, out_dir=tmp_path, settings=s, quiet=True)
+        assert len(build_cache(sub, 32, s, progress=False)) == 20 and sub.root == root
+    finally:
+        srv.shutdown(); srv.server_close()
