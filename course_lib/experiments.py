@@ -1,4 +1,4 @@
-"""Subset ladders, experiment grids with seeds, and rank agreement between scales (Spearman, Kendall, bootstrap intervals).
+"""Subset ladders, experiment grids with seeds, result caching, and rank agreement between scales (Spearman, Kendall, bootstrap intervals).
 
 Docs: https://course-lib.github.io/course_lib/small_subsets.html.md"""
 
@@ -6,9 +6,9 @@ Docs: https://course-lib.github.io/course_lib/small_subsets.html.md"""
 
 # %% auto #0
 __all__ = ['normalise_configs', 'check_train_fn', 'cell_key', 'default_cache_dir', 'run_grid', 'summarise', 'seed_noise',
-           'rank_agreement', 'agreement_ladder', 'plot_ladder', 'plot_rank_agreement']
+           'rank_agreement', 'agreement_ladder', 'plot_ladder', 'plot_rank_agreement', 'SubsetExperiment']
 
-# %% ../nbs/03_small_subsets.ipynb #730e17ac
+# %% ../nbs/03_small_subsets.ipynb #6c80e6ac
 import hashlib, inspect, json, math, os, time, warnings
 from datetime import datetime, timezone
 from itertools import combinations
@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from .core import load_settings, seed_everything, describe_machine
 
-# %% ../nbs/03_small_subsets.ipynb #ec8c4666
+# %% ../nbs/03_small_subsets.ipynb #2d3122ed
 _RESERVED = ('config', 'n_per_class', 'seed', 'key', 'cached', 'train_time', 'tag')
 
 def _jsonable(v, where):
@@ -56,7 +56,7 @@ def normalise_configs(configs) -> dict:
         out[str(name)] = dict(c)
     return out
 
-# %% ../nbs/03_small_subsets.ipynb #a94d8b71
+# %% ../nbs/03_small_subsets.ipynb #7bc5fa08
 def _check_ints(xs, what, minimum) -> list:
     if isinstance(xs, (int, np.integer)): xs = [xs]
     xs = list(xs)
@@ -86,7 +86,7 @@ def check_train_fn(train_fn: Callable, configs: dict):
         missing = sorted(required - set(cfg))
         if missing: raise ValueError(f"Config {name!r} misses {missing}, which {fname} requires.")
 
-# %% ../nbs/03_small_subsets.ipynb #032d960a
+# %% ../nbs/03_small_subsets.ipynb #d0f97d7f
 def cell_key(params: dict, n_per_class: int, seed: int, tag: str = '') -> str:
     "Hash naming one grid cell's cache file: the same params, rung, seed and tag give the same key (key order does not matter)."
     payload = json.dumps({'params': params, 'n_per_class': int(n_per_class), 'seed': int(seed), 'tag': str(tag)},
@@ -119,7 +119,7 @@ def _as_metrics(out, fname) -> dict:
         m[k] = _jsonable(v, f"metric {k!r}")
     return m
 
-# %% ../nbs/03_small_subsets.ipynb #e03df720
+# %% ../nbs/03_small_subsets.ipynb #106a7de9
 def default_cache_dir(settings=None) -> Path:
     "Where grid results go by default: `settings.cache_dir/'experiments'`."
     return (settings or load_settings()).cache_dir/'experiments'
@@ -128,7 +128,7 @@ def run_grid(configs, ladder, seeds, train_fn: Callable, cache_dir=None, tag: st
              progress: bool = True, settings=None) -> pd.DataFrame:
     """Train every config at every rung of `ladder` (images per class) with every seed; one tidy row per cell.
     Finished cells are cached as JSON in `cache_dir` (default `settings.cache_dir/'experiments'`), keyed by a hash of
-    (params, rung, seed, `tag`), so a re-run skips them; `rerun=True` trains them again."""
+    (params, rung, seed, `tag` and `train_fn.cache_tag` if it has one), so a re-run skips them; `rerun=True` trains them again."""
     cfgs = normalise_configs(configs)
     ladder = _check_ints(ladder, 'ladder (images per class)', 1)
     seeds = _check_ints(seeds, 'seeds', 0)
@@ -136,12 +136,13 @@ def run_grid(configs, ladder, seeds, train_fn: Callable, cache_dir=None, tag: st
     fname = getattr(train_fn, '__name__', repr(train_fn))
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir(settings)
     cache_dir.mkdir(parents=True, exist_ok=True)
+    key_tag = '|'.join(t for t in (str(getattr(train_fn, 'cache_tag', '') or ''), str(tag)) if t)
     cells = [(n, name, s) for n in ladder for name in cfgs for s in seeds]
     rows, n_cached, t_start = [], 0, time.perf_counter()
     bar = tqdm(cells, desc=f"grid {len(cfgs)} configs x {len(ladder)} rungs x {len(seeds)} seeds", disable=not progress, leave=False)
     for n, name, s in bar:
         params = cfgs[name]
-        key = cell_key(params, n, s, tag)
+        key = cell_key(params, n, s, key_tag)
         f = cache_dir/f"{key}.json"
         rec = None if rerun else _read_cell(f, key)
         cached = rec is not None
@@ -152,7 +153,7 @@ def run_grid(configs, ladder, seeds, train_fn: Callable, cache_dir=None, tag: st
             t0 = time.perf_counter()
             out = train_fn(**params, n_per_class=n, seed=s)
             dt = time.perf_counter() - t0
-            rec = dict(key=key, tag=tag, config=name, params=params, n_per_class=n, seed=s,
+            rec = dict(key=key, tag=key_tag, config=name, params=params, n_per_class=n, seed=s,
                        metrics=_as_metrics(out, fname), train_time=dt, train_fn=fname, machine=describe_machine(),
                        finished=datetime.now(timezone.utc).isoformat(timespec='seconds'))
             _write_cell(f, rec)
@@ -166,7 +167,7 @@ def run_grid(configs, ladder, seeds, train_fn: Callable, cache_dir=None, tag: st
                     n_trained=len(cells) - n_cached, n_cached=n_cached, wall_time=time.perf_counter() - t_start)
     return df
 
-# %% ../nbs/03_small_subsets.ipynb #5fd60bf5
+# %% ../nbs/03_small_subsets.ipynb #76cba4b7
 def _pivot(df: pd.DataFrame, rung: int, metric: str) -> pd.DataFrame:
     "configs x seeds table of `metric` at one rung; clear errors for missing rungs or cells."
     if metric not in df.columns: raise KeyError(f"No column {metric!r} in the results; columns: {list(df.columns)}")
@@ -186,7 +187,7 @@ def summarise(df: pd.DataFrame, metric: str = 'accuracy') -> pd.DataFrame:
     g = df.groupby(['config', 'n_per_class'], sort=False)[metric]
     return g.agg(mean='mean', std='std', min='min', max='max', n_seeds='count').reset_index()
 
-# %% ../nbs/03_small_subsets.ipynb #db9ba1ed
+# %% ../nbs/03_small_subsets.ipynb #a23d8fbe
 def seed_noise(df: pd.DataFrame, metric: str = 'accuracy') -> pd.DataFrame:
     """Per rung: seed-to-seed noise (pooled within-config SD) against the spread between configs (SD of their means),
     their ratio, a one-way ANOVA p-value (do configs differ beyond seed noise?) and the mean Spearman rho between the
@@ -208,7 +209,7 @@ def seed_noise(df: pd.DataFrame, metric: str = 'accuracy') -> pd.DataFrame:
                          anova_p=p, seed_vs_seed_spearman=float(np.nanmean(rhos)) if len(rhos) and not np.all(np.isnan(rhos)) else float('nan')))
     return pd.DataFrame(rows)
 
-# %% ../nbs/03_small_subsets.ipynb #b798b856
+# %% ../nbs/03_small_subsets.ipynb #0e92ef12
 def _spearman_rows(x, y):
     "Spearman rho of each row pair (ties averaged, as scipy.stats.spearmanr); NaN where a row is constant."
     rx, ry = stats.rankdata(x, axis=-1), stats.rankdata(y, axis=-1)
@@ -224,11 +225,13 @@ def _kendall_rows(x, y):
     with np.errstate(invalid='ignore', divide='ignore'): return np.where(den > 0, (sx*sy).sum(-1)/np.where(den > 0, den, 1), np.nan)
 
 def rank_agreement(df: pd.DataFrame, small: int, large: int, metric: str = 'accuracy', n_boot: int = 2000,
-                   resample: str = 'both', confidence: float = 0.95, seed: int = 0) -> pd.Series:
+                   resample: str = 'configs', confidence: float = 0.95, seed: int = 0) -> pd.Series:
     """Do configs rank the same at rung `small` as at rung `large`? Spearman rho and Kendall tau (scipy) of the config
-    means, with percentile bootstrap intervals from a seeded resampling of `resample` = 'seeds' (each config's seeds),
-    'configs' (which configs), or 'both'; plus whether the best config is the same, and the regret at `large` of
-    choosing the config that was best at `small`."""
+    means, with percentile bootstrap intervals (seeded: the same `seed` gives the same interval). `resample='configs'`
+    (default): `scipy.stats.bootstrap` over configurations, paired across the two rungs. `'seeds'`: each config's seeds
+    are resampled; `'both'`: configs, then their seeds. Resampling seeds adds noise to the config means, which pulls
+    the correlations towards 0: those intervals are conservative and can lie below the point estimate.
+    Also: whether the best config is the same, and the regret (loss at `large` of picking the winner at `small`)."""
     if df is None or len(df) == 0: raise ValueError("Empty results table: nothing to compare.")
     if resample not in ('seeds', 'configs', 'both'): raise ValueError(f"resample must be 'seeds', 'configs' or 'both', got {resample!r}")
     if not 0 < confidence < 1: raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
@@ -241,26 +244,39 @@ def rank_agreement(df: pd.DataFrame, small: int, large: int, metric: str = 'accu
     ma, mb = A.mean(axis=1), B.mean(axis=1)
     sp, kt = stats.spearmanr(ma, mb), stats.kendalltau(ma, mb)
     rng = np.random.default_rng(seed)
-    ci = np.arange(k)[None].repeat(n_boot, 0)
-    if resample in ('configs', 'both'): ci = rng.integers(0, k, (n_boot, k))
-    def boot_means(V):
-        if resample == 'configs': return V.mean(axis=1)[ci]
-        si = rng.integers(0, V.shape[1], (n_boot, k, V.shape[1]))
-        return np.take_along_axis(V[ci], si, axis=2).mean(2)
-    xa, xb = boot_means(A), boot_means(B)
-    rs, ts = np.round(_spearman_rows(xa, xb), 12), np.round(_kendall_rows(xa, xb), 12)   # no float dust at +-1 or the point estimate
     q = [(1 - confidence)/2*100, (1 + confidence)/2*100]
-    def pct(v): return np.nanpercentile(v, q) if np.isfinite(v).any() else (np.nan, np.nan)
-    (rlo, rhi), (tlo, thi) = pct(rs), pct(ts)
+    def pct(v):
+        v = np.round(v, 12)                        # no float dust at +-1 or at the point estimate
+        return tuple(np.nanpercentile(v, q)) if np.isfinite(v).any() else (np.nan, np.nan)
+    if resample == 'configs':
+        cis = []
+        for f in (_spearman_rows, _kendall_rows):
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore')    # scipy warns when a resample is constant (statistic NaN)
+                res = stats.bootstrap((ma, mb), lambda x, y, axis=-1: f(x, y), paired=True, vectorized=True,
+                                      n_resamples=n_boot, confidence_level=confidence, method='percentile',
+                                      random_state=rng)
+            cis.append(pct(res.bootstrap_distribution)); n_valid = int(np.isfinite(res.bootstrap_distribution).sum())
+        (rlo, rhi), (tlo, thi) = cis
+    else:
+        ci = np.arange(k)[None].repeat(n_boot, 0) if resample == 'seeds' else rng.integers(0, k, (n_boot, k))
+        def boot_means(V):
+            si = rng.integers(0, V.shape[1], (n_boot, k, V.shape[1]))
+            return np.take_along_axis(V[ci], si, axis=2).mean(2)
+        xa, xb = boot_means(A), boot_means(B)
+        rs, ts = _spearman_rows(xa, xb), _kendall_rows(xa, xb)
+        (rlo, rhi), (tlo, thi), n_valid = pct(rs), pct(ts), int(np.isfinite(rs).sum())
+    snap = lambda bound, point: point if abs(bound - point) < 1e-9 else bound    # float dust, e.g. 1 - 2e-16
+    rlo, rhi, tlo, thi = snap(rlo, sp.statistic), snap(rhi, sp.statistic), snap(tlo, kt.statistic), snap(thi, kt.statistic)
     best_small, best_large = a.index[int(np.argmax(ma))], b.index[int(np.argmax(mb))]
     return pd.Series(dict(small=int(small), large=int(large), n_configs=k, n_seeds=A.shape[1],
                           spearman=float(sp.statistic), spearman_lo=float(rlo), spearman_hi=float(rhi), spearman_p=float(sp.pvalue),
                           kendall=float(kt.statistic), kendall_lo=float(tlo), kendall_hi=float(thi), kendall_p=float(kt.pvalue),
                           best_small=best_small, best_large=best_large, same_best=bool(best_small == best_large),
                           regret=float(mb.max() - mb[int(np.argmax(ma))]), resample=resample, n_boot=int(n_boot),
-                          n_boot_valid=int(np.isfinite(rs).sum())))
+                          n_boot_valid=n_valid))
 
-# %% ../nbs/03_small_subsets.ipynb #ee7d46ec
+# %% ../nbs/03_small_subsets.ipynb #aa47721f
 def agreement_ladder(df: pd.DataFrame, reference: int|None = None, metric: str = 'accuracy', **kwargs) -> pd.DataFrame:
     "`rank_agreement` of every rung with the `reference` rung (default: the largest), one row per rung."
     rungs = sorted(df.n_per_class.unique()) if df is not None and len(df) else []
@@ -268,16 +284,16 @@ def agreement_ladder(df: pd.DataFrame, reference: int|None = None, metric: str =
     ref = max(rungs) if reference is None else reference
     return pd.DataFrame([rank_agreement(df, r, ref, metric=metric, **kwargs) for r in rungs if r != ref])
 
-# %% ../nbs/03_small_subsets.ipynb #4e4abf25
-def plot_ladder(df: pd.DataFrame, metric: str = 'accuracy', ax=None, title: str|None = None, chance: float|None = None):
-    "Mean `metric` (± seed SD) against images per class, one line per config, log x axis."
+# %% ../nbs/03_small_subsets.ipynb #f109056a
+def plot_ladder(df: pd.DataFrame, metric: str = 'accuracy', ax=None, title: str|None = None, baselines: dict|None = None):
+    "Mean `metric` (± seed SD) against images per class, one line per config, log x axis; `baselines`: name -> value drawn as horizontal lines."
     import matplotlib.pyplot as plt
     if ax is None: _, ax = plt.subplots(figsize=(7, 4))
     s = summarise(df, metric)
     for name in df.attrs.get('configs', s.config.unique()):
         d = s[s.config == name].sort_values('n_per_class')
         ax.errorbar(d.n_per_class, d['mean'], yerr=d['std'].fillna(0), marker='o', capsize=3, label=name)
-    if chance is not None: ax.axhline(chance, color='gray', ls=':', label='chance')
+    for i, (k, v) in enumerate((baselines or {}).items()): ax.axhline(v, color='gray', ls=[':', '--', '-.'][i % 3], label=f'{k} ({v:.3f})')
     ax.set_xscale('log'); ax.set_xticks(sorted(s.n_per_class.unique())); ax.set_xticklabels(sorted(s.n_per_class.unique()))
     ax.set_xlabel('training images per class'); ax.set_ylabel(metric); ax.legend(fontsize=7)
     if title: ax.set_title(title)
@@ -289,10 +305,162 @@ def plot_rank_agreement(df: pd.DataFrame, small: int, large: int, metric: str = 
     if ax is None: _, ax = plt.subplots(figsize=(5, 4.5))
     r = rank_agreement(df, small, large, metric=metric, **kwargs)
     a, b = _pivot(df, small, metric), _pivot(df, large, metric)
-    ax.errorbar(a.mean(axis=1), b.mean(axis=1), xerr=[a.mean(axis=1) - a.min(axis=1), a.max(axis=1) - a.mean(axis=1)],
-                yerr=[b.mean(axis=1) - b.min(axis=1), b.max(axis=1) - b.mean(axis=1)], fmt='o', capsize=3)
-    for name in a.index: ax.annotate(name, (a.mean(axis=1)[name], b.mean(axis=1)[name]), fontsize=7, xytext=(3, 3), textcoords='offset points')
+    ma, mb = a.mean(axis=1), b.mean(axis=1)
+    span = lambda t, m: np.clip([m - t.min(axis=1), t.max(axis=1) - m], 0, None)
+    ax.errorbar(ma, mb, xerr=span(a, ma), yerr=span(b, mb), fmt='o', capsize=3)
+    for name in a.index: ax.annotate(name, (ma[name], mb[name]), fontsize=7, xytext=(3, 3), textcoords='offset points')
     ax.set_xlabel(f'{metric} at {small} images/class'); ax.set_ylabel(f'{metric} at {large} images/class')
     ax.set_title((title + '\n' if title else '') + f"Spearman {r.spearman:.2f} [{r.spearman_lo:.2f}, {r.spearman_hi:.2f}], "
                  f"Kendall {r.kendall:.2f} [{r.kendall_lo:.2f}, {r.kendall_hi:.2f}]", fontsize=9)
     return ax
+
+# %% ../nbs/03_small_subsets.ipynb #ae9e6f69
+import copy
+import torch
+import torch.nn as nn
+from .core import default_device
+from .data import make_subset, build_cache, CacheLoader, DataLoaders, CACHE_POLICY
+from .learner import (Learner, TensorDataLoader, TensorDataLoaders, TrainingDiverged, LITE0_STATS,
+                                resnet_scratch, compute_features, load_lite0_imagenet, imagenet_index)
+
+# %% ../nbs/03_small_subsets.ipynb #975a0840
+_LITE0 = {}
+def _lite0_parts():
+    "EfficientNet-Lite0 loaded once per process: (body returning pooled 1280-d features, its ImageNet classifier)."
+    if not _LITE0:
+        m = load_lite0_imagenet()
+        clf = copy.deepcopy(m.get_classifier()).eval()
+        m.reset_classifier(0)
+        _LITE0.update(body=m.eval(), classifier=clf)
+    return _LITE0['body'], _LITE0['classifier']
+
+class _ValidateAtEnd:
+    "Learner callback: during the fit validate on a single batch only (the per-epoch numbers are not used); restore after."
+    def __init__(self, quick): self.quick = quick
+    def before_fit(self, learn): self.full, learn.dls.valid = learn.dls.valid, self.quick
+    def after_fit(self, learn): learn.dls.valid = self.full
+
+class _Flipped:
+    "Iterate a loader's batches mirrored left-right."
+    def __init__(self, dl): self.dl = dl
+    def __iter__(self): return ((x.flip(-1), y) for x, y in self.dl)
+
+class SubsetExperiment:
+    """A `run_grid` train_fn on real images: a pool of `pool_per_class` training images per class (+ validation images)
+    decoded once; each cell trains on a seeded, nested draw of `n_per_class` of them and validates on the whole valid set.
+    On the CPU each cell trains with `cell_threads` torch threads (None: leave torch's setting)."""
+    ARCHS = ('lite0', 'scratch')
+    def __init__(self, dataset: str = 'imagenette', pool_per_class: int = 100, n_valid_per_class: int = 0,
+                 split: str = 'clean', cache_size: int|None = None, settings=None, device=None, bs: int = 32,
+                 progress: bool = True, cell_threads: int|None = 1):
+        self.settings = settings or load_settings()
+        self.cell_threads = cell_threads
+        self.device = torch.device(device) if device is not None else default_device()
+        self.bs, self.progress = bs, progress
+        self.pool = make_subset(dataset, pool_per_class, n_valid_per_class, seed=self.settings.seed, split=split,
+                                settings=self.settings, out_dir=self.settings.cache_dir/'subsets', quiet=True)
+        self.cache = build_cache(self.pool, int(cache_size or self.settings.preset.cache_size), self.settings, progress=progress)
+        self.labels = torch.from_numpy(self.cache.labels)
+        self.valid_idx = self.cache.idxs('valid')
+        train_idx = self.cache.idxs('train')
+        self.n_classes = len(self.pool.classes)
+        self._by_class = [train_idx[self.cache.labels[train_idx] == c] for c in range(self.n_classes)]
+        self.max_per_class = min(len(v) for v in self._by_class)
+        self._feats, self._lite0, self.feature_time = {}, None, {}
+        self.__name__ = f"SubsetExperiment({self.pool.dataset})"
+        # part of every cell's cache key: results from another pool, split or cache resolution are never reused
+        self.cache_tag = f"{self.pool.name}|{self.cache.size}px|{CACHE_POLICY}|subset-experiment-v3"
+
+    def __repr__(self):
+        return (f"SubsetExperiment({self.pool.dataset}: pool {self.max_per_class}+ train images/class, "
+                f"{len(self.valid_idx)} valid images, {self.n_classes} classes, cache {self.cache.size}px, {self.device})")
+
+    def rung_idxs(self, n_per_class: int, seed: int) -> np.ndarray:
+        "Cache indices of the training images of one rung: per class the first `n_per_class` of a seeded permutation."
+        if not 1 <= n_per_class <= self.max_per_class:
+            raise ValueError(f"n_per_class={n_per_class} is outside 1..{self.max_per_class}, the pool's images per class "
+                             f"({self.pool.name}); make a SubsetExperiment with a larger pool_per_class.")
+        return np.concatenate([idx[np.sort(np.random.default_rng([seed, c]).permutation(len(idx))[:n_per_class])]
+                               for c, idx in enumerate(self._by_class)])
+
+    def _lite0_body(self):
+        if self._lite0 is None: self._lite0 = _lite0_parts()[0].to(self.device)
+        return self._lite0
+
+    def features(self, size: int, flip: bool = False) -> torch.Tensor:
+        "Frozen EfficientNet-Lite0 features (N, 1280) of every cached image at `size` px, cached on disk. `flip`: of the mirrored images (training rows only, NaN elsewhere)."
+        k = (int(size), bool(flip))
+        if k in self._feats: return self._feats[k]
+        f = self.settings.cache_dir/'features'/f"{self.cache.path.name}_lite0_{size}px{'_flip-train' if flip else ''}.pt"
+        if f.is_file(): X = torch.load(f, weights_only=True)
+        else:
+            t0 = time.perf_counter()
+            mean, std = LITE0_STATS
+            rows = np.sort(np.concatenate(self._by_class)) if flip else np.arange(len(self.cache))  # mirrored: training rows only
+            dl = CacheLoader(self.cache, rows, int(size), bs=64, mean=mean, std=std, device=self.device)
+            F_, _ = compute_features(self._lite0_body(), _Flipped(dl) if flip else dl, self.device)
+            X = torch.full((len(self.cache), F_.shape[1]), float('nan')); X[torch.from_numpy(rows)] = F_
+            f.parent.mkdir(parents=True, exist_ok=True)
+            tmp = f.with_name(f.name + f'.{os.getpid()}.tmp'); torch.save(X, tmp); os.replace(tmp, f)
+            self.feature_time[k] = time.perf_counter() - t0
+        self._feats[k] = X
+        return X
+
+    def zero_shot(self, size: int) -> float:
+        "Validation accuracy of Lite0's own ImageNet head restricted to these classes (no training at all) at `size` px."
+        m = _lite0_parts()[1]
+        idx = torch.tensor(imagenet_index(self.pool.classes))
+        X = self.features(size)[self.valid_idx]
+        with torch.no_grad(): logits = X @ m.weight[idx].T + m.bias[idx]
+        return float((logits.argmax(1) == self.labels[self.valid_idx]).float().mean())
+
+    def __call__(self, n_per_class: int, seed: int, arch: str = 'lite0', size: int = 64, lr: float = 1e-2,
+                 epochs: int = 5, wd: float = 1e-2, flip: bool = False, head: str = 'linear', augment: bool = True,
+                 bs: int|None = None, width: int = 16) -> dict:
+        """Train one grid cell: `arch='lite0'` fits a `head` ('linear' or 'mlp') on frozen `size`-px features (`flip`: plus
+        mirrored copies); `arch='scratch'` trains a ResNet of base `width` end to end (`augment`: random-resized crop + flip).
+        One-cycle for `epochs` at `lr`, weight decay `wd`. Returns accuracy, valid_loss, train_loss, n_train, diverged and
+        fit_time (training + validation seconds, without feature extraction)."""
+        if arch not in self.ARCHS: raise ValueError(f"Unknown arch {arch!r}: choose one of {self.ARCHS}")
+        if head not in ('linear', 'mlp'): raise ValueError(f"Unknown head {head!r}: choose 'linear' or 'mlp'")
+        bs, tr = bs or self.bs, self.rung_idxs(n_per_class, seed)
+        if arch == 'lite0':                        # extract (or load) the features first, with all threads
+            self.features(size)
+            if flip: self.features(size, flip=True)
+        if self.device.type == 'cpu' and self.cell_threads:
+            old = torch.get_num_threads()
+            torch.set_num_threads(self.cell_threads)
+            try: return self._train(n_per_class, seed, tr, arch, size, lr, epochs, wd, flip, head, augment, bs, width)
+            finally: torch.set_num_threads(old)
+        return self._train(n_per_class, seed, tr, arch, size, lr, epochs, wd, flip, head, augment, bs, width)
+
+    def _train(self, n_per_class, seed, tr, arch, size, lr, epochs, wd, flip, head, augment, bs, width):
+        seed_everything(seed)
+        if arch == 'lite0':
+            X = self.features(size)
+            xt, yt = X[tr], self.labels[tr]
+            if flip: xt, yt = torch.cat([xt, self.features(size, flip=True)[tr]]), torch.cat([yt, yt])
+            nf = X.shape[1]
+            model = (nn.Linear(nf, self.n_classes) if head == 'linear' else
+                     nn.Sequential(nn.Linear(nf, 256), nn.ReLU(), nn.Dropout(0.3), nn.Linear(256, self.n_classes)))
+            dls = TensorDataLoaders(TensorDataLoader(xt, yt, bs, shuffle=True, seed=seed, device=self.device),
+                                    TensorDataLoader(X[self.valid_idx], self.labels[self.valid_idx], 512, device=self.device),
+                                    classes=self.pool.classes, class_names=self.pool.class_names)
+        else:
+            w = int(width)
+            model = resnet_scratch(self.n_classes, widths=(w, 2*w, 4*w, 8*w))
+            common = dict(device=self.device, seed=seed)
+            dls = DataLoaders(CacheLoader(self.cache, tr, int(size), bs, shuffle=True, augment=augment, **common),
+                              CacheLoader(self.cache, self.valid_idx, int(size), 128, **common), self.pool, self.cache)
+        # the validation set is fixed and can be 10x the training set at small rungs: validate it once, after the fit
+        quick = (TensorDataLoader(dls.valid.x[:16], dls.valid.y[:16], 16, device=self.device) if arch == 'lite0' else
+                 CacheLoader(self.cache, self.valid_idx[:16], int(size), 16, device=self.device))
+        t0 = time.perf_counter()
+        learn = Learner(model, dls, wd=wd, device=self.device, progress=False, cbs=[_ValidateAtEnd(quick)])
+        try: h = learn.fit_one_cycle(int(epochs), lr).iloc[-1]
+        except TrainingDiverged:
+            return dict(accuracy=1/self.n_classes, valid_loss=float('nan'), train_loss=float('nan'), n_train=len(tr), diverged=True,
+                        fit_time=time.perf_counter() - t0)
+        v = learn.validate()
+        return dict(accuracy=float(v['accuracy']), valid_loss=float(v['loss']), train_loss=float(h.train_loss),
+                    n_train=len(tr), diverged=False, fit_time=time.perf_counter() - t0)

