@@ -11,7 +11,7 @@ __all__ = ['GRADER_VERSION', 'STATUSES', 'PAYLOAD_MIME', 'ExerciseFormatError', 
            'release', 'Limits', 'load_bundles', 'BadSubmission', 'read_submission', 'grade_submission',
            'find_submissions', 'grade', 'summary']
 
-# %% ../nbs/90_grading.ipynb #f2f0547a
+# %% ../nbs/90_grading.ipynb #192ab613
 import ast, hashlib, json, os, re, shlex, sys, time, signal, subprocess, tempfile, textwrap
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
@@ -44,7 +44,7 @@ def _src(cell) -> str:
     s = cell.get('source', '')
     return ''.join(s) if isinstance(s, list) else (s or '')
 
-# %% ../nbs/90_grading.ipynb #d3c8aa32
+# %% ../nbs/90_grading.ipynb #18d86754
 @dataclass
 class Question:
     "One graded question: id, points, answer cell ids, visible and hidden test code."
@@ -70,7 +70,7 @@ class Exercise:
     @property
     def max_points(self): return sum(q.points for q in self.questions.values())
 
-# %% ../nbs/90_grading.ipynb #d4335342
+# %% ../nbs/90_grading.ipynb #68b3d5e5
 def _regions(src: str, allowed: set, nbname, ci):
     "Split `src` into [(kind, text, indent)] regions; raise ExerciseFormatError on bad markers."
     out, cur, kind, indent, start = [], [], 'code', '', None
@@ -101,7 +101,7 @@ def _regions(src: str, allowed: set, nbname, ci):
     out.append(('code', ''.join(cur), ''))
     return [r for r in out if r[1] or r[0] != 'code']
 
-# %% ../nbs/90_grading.ipynb #45716323
+# %% ../nbs/90_grading.ipynb #56438abd
 def _parse_marker_args(rest: str, nbname, ci, ln):
     try: toks = shlex.split(rest)
     except ValueError as e: raise ExerciseFormatError(f"cannot read the exercise marker ({e})", nbname, ci, ln) from None
@@ -126,7 +126,7 @@ def _first_line(src):
         if l.strip(): return i, l
     return 1, ''
 
-# %% ../nbs/90_grading.ipynb #8d7b9b9f
+# %% ../nbs/90_grading.ipynb #9a608ca4
 def _cell_role(cell, ci, nbname):
     "('answer', qid, points, hint) | ('tests', qid) | ('setup',) | ('markdown',) for a marker-format cell."
     src = _src(cell)
@@ -162,7 +162,7 @@ def _strip_first_marker(src):
         if l.strip(): return ''.join(lines[:i] + lines[i+1:])
     return src
 
-# %% ../nbs/90_grading.ipynb #0d1f319d
+# %% ../nbs/90_grading.ipynb #62a3acda
 def _nbgrader_roles(nb, nbname):
     "Cell roles for an nbgrader-authored notebook (cell metadata `nbgrader`)."
     roles, pending, last_answers = [], [], []
@@ -198,7 +198,7 @@ def _is_nbgrader(nb):
     return any((c.get('metadata') or {}).get('nbgrader', {}).get('solution') or
                (c.get('metadata') or {}).get('nbgrader', {}).get('grade') for c in nb.cells)
 
-# %% ../nbs/90_grading.ipynb #4ec235aa
+# %% ../nbs/90_grading.ipynb #07195c41
 def read_exercise(path, name: str|None = None) -> Exercise:
     "Read and check an instructor exercise notebook (marker format or nbgrader); raise ExerciseFormatError if broken."
     import nbformat
@@ -270,9 +270,10 @@ def read_exercise(path, name: str|None = None) -> Exercise:
     if not questions: raise ExerciseFormatError("no questions (no `#| exercise:` cells)", nbname)
     return Exercise(name, str(path), nb, kinds, questions, fmt)
 
-# %% ../nbs/90_grading.ipynb #c8db509f
+# %% ../nbs/90_grading.ipynb #2cdeaa79
 def _is_test_stmt(node):
-    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call): return True
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+        return getattr(node.value.func, 'id', None) not in ('print', 'display')
     return any(isinstance(n, ast.Assert) for n in ast.walk(node))
 
 def split_tests(src: str) -> list:
@@ -287,12 +288,16 @@ def split_tests(src: str) -> list:
         out.append((_is_test_stmt(node), seg, label, node.lineno))
     return out
 
-# %% ../nbs/90_grading.ipynb #a6931567
+# %% ../nbs/90_grading.ipynb #fc57e112
 def _short(x, n=120):
     try: r = repr(x)
     except Exception as e: r = f'<unprintable {type(x).__name__}: {e}>'
     r = ' '.join(r.split())
     return r if len(r) <= n else r[:n-3] + '...'
+
+def _trunc(s, n=300):
+    s = ' '.join(str(s).split())
+    return s if len(s) <= n else s[:n-3] + '...'
 
 def _to_numpy(x):
     "A numpy array for tensors, arrays, Series and (nested) lists of numbers; None otherwise."
@@ -302,7 +307,6 @@ def _to_numpy(x):
         if mod == 'torch' and hasattr(x, 'detach'): return x.detach().cpu().numpy()
         if isinstance(x, np.ndarray): return x
         if mod == 'pandas' and hasattr(x, 'to_numpy'): return x.to_numpy()
-        if isinstance(x, (list, tuple)) and x and all(isinstance(v, (int, float)) for v in x): return np.asarray(x)
     except Exception: return None
     return None
 
@@ -336,9 +340,13 @@ def describe_difference(actual, expected, rtol: float = 1e-5, atol: float = 1e-8
         parts.append(f"{int(neq.sum())} of {neq.size} values differ")
     return '; '.join(parts)
 
-# %% ../nbs/90_grading.ipynb #50c64b1d
+# %% ../nbs/90_grading.ipynb #472d2a59
 def assert_close(actual, expected, rtol: float = 1e-4, atol: float = 1e-6, msg: str = ''):
     "Assert two tensors/arrays/numbers are close (shape must match); the message says how they differ."
+    import numpy as np
+    num_list = lambda x: isinstance(x, (list, tuple)) and len(x) > 0 and all(isinstance(v, (int, float)) for v in x)
+    if num_list(actual): actual = np.asarray(actual)
+    if num_list(expected): expected = np.asarray(expected)
     a, e = _to_numpy(actual), _to_numpy(expected)
     if a is None or e is None:
         try: ok = abs(float(actual) - float(expected)) <= atol + rtol * abs(float(expected))
@@ -356,7 +364,7 @@ def assert_shape(x, shape, msg: str = ''):
     if len(s) != len(shape) or any(w is not None and w != v for v, w in zip(s, shape)):
         raise AssertionError((msg + ': ' if msg else '') + f"got shape {s}, expected {tuple(shape)}")
 
-# %% ../nbs/90_grading.ipynb #1ca6efba
+# %% ../nbs/90_grading.ipynb #01dc83f3
 _CMP = {ast.Eq: '==', ast.NotEq: '!=', ast.Lt: '<', ast.LtE: '<=', ast.Gt: '>', ast.GtE: '>=', ast.Is: 'is',
         ast.IsNot: 'is not', ast.In: 'in', ast.NotIn: 'not in'}
 
@@ -388,42 +396,45 @@ def run_tests(src: str, ns: dict, hidden: str = '') -> list:
     ns = dict(ns)
     ns.update(_fresh_helpers())
     ns['__builtins__'] = builtins
-    res, broken = [], None
+    res, broken, broken_etype = [], None, ''
     stmts = [('visible', t) for t in split_tests(src)] + [('hidden', t) for t in split_tests(hidden)]
     for kind, (is_test, code, label, ln) in stmts:
         if broken is not None:
-            if is_test: res.append(dict(kind=kind, label=label, status='error', message=f"not run: {broken}"))
+            if is_test: res.append(dict(kind=kind, label=label, status='error', message=f"not run: {broken}", etype=broken_etype))
             continue
         try:
             exec(compile(code, f'<{kind} tests>', 'exec'), ns)
-            if is_test: res.append(dict(kind=kind, label=label, status='passed', message=''))
+            if is_test: res.append(dict(kind=kind, label=label, status='passed', message='', etype=''))
         except KeyboardInterrupt: raise
         except AssertionError as e:
             msg = str(e).strip()
             why = _explain_assert(code, ns)
             msg = '; '.join(m for m in (msg, why) if m) or 'assertion failed'
-            if is_test: res.append(dict(kind=kind, label=label, status='failed', message=msg))
-            else: broken = f"preparing the tests failed: {msg}"
+            if is_test: res.append(dict(kind=kind, label=label, status='failed', message=msg, etype='AssertionError'))
+            else: broken, broken_etype = f"preparing the tests failed: {msg}", 'AssertionError'
         except BaseException as e:
-            msg = f"{type(e).__name__}: {_short(str(e), 300)}"
+            msg = f"{type(e).__name__}: {_trunc(e, 300)}"
             if isinstance(e, NotImplementedError): msg = f"not answered yet ({msg})"
-            if is_test: res.append(dict(kind=kind, label=label, status='error', message=msg))
-            else: broken = f"preparing the tests raised {msg}"
+            if is_test: res.append(dict(kind=kind, label=label, status='error', message=msg, etype=type(e).__name__))
+            else: broken, broken_etype = f"preparing the tests raised {msg}", type(e).__name__
     return res
 
-# %% ../nbs/90_grading.ipynb #ae079858
+# %% ../nbs/90_grading.ipynb #904d3274
 _REGISTRY = {}
 
 def _format_verdict(qid, results, n_hidden):
     vis = [r for r in results if r['kind'] == 'visible']
     ok = sum(r['status'] == 'passed' for r in vis)
+    if vis and all(r.get('etype') == 'NotImplementedError' for r in vis):
+        m = vis[0]['message']; m = m[m.find('NotImplementedError'):].rstrip(')')
+        return f"⏳ {qid}: not answered yet ({m}). Replace the `raise NotImplementedError(...)` line with your answer."
     head = (f"✅ {qid}: all {len(vis)} visible test{'s' if len(vis) != 1 else ''} passed" if ok == len(vis)
             else f"❌ {qid}: {ok} of {len(vis)} visible tests passed")
     lines = [head]
     for r in vis:
         mark = {'passed': '  ✓', 'failed': '  ✗', 'error': '  ⚠'}[r['status']]
         lines.append(f"{mark} {r['label']}")
-        if r['message']: lines.append(textwrap.indent(textwrap.fill(r['message'], 100), '      '))
+        if r['message']: lines.append('      ' + r['message'])
     if n_hidden: lines.append(f"  ({n_hidden} hidden test{'s' if n_hidden != 1 else ''} will run at grading.)")
     return '\n'.join(lines)
 
@@ -456,7 +467,7 @@ def check(qid: str, tests: str|None = None, n_hidden: int = 0, ns: dict|None = N
     check.last = results
     return None
 
-# %% ../nbs/90_grading.ipynb #9051409b
+# %% ../nbs/90_grading.ipynb #3e28af7f
 def _stub(qid, hint, indent):
     msg = f"{qid}: {hint}" if hint else f"{qid}: write your answer here, then run check({qid!r})"
     return (f"{indent}# YOUR ANSWER HERE (replace the next line)\n"
@@ -510,6 +521,8 @@ def build_release(ex: Exercise):
             cells.append(cell); locked_tests[qid] = _sha(s)
     for i, c in enumerate(cells): c['id'] = f"{ex.name[:40]}-{i:03d}"
     qs = list(ex.questions.values())
+    def _between(q):   # setup cells between the answer and its tests: the grader runs them before the tests
+        return [_sha(_src(ex.nb.cells[i])) for i in range(q.answer_cell + 1, q.test_cells[0]) if ex.kinds[i][0] == 'setup']
     meta = {'name': ex.name, 'grader_version': GRADER_VERSION,
             'questions': {q.id: q.points for q in qs},
             'visible_tests': {q.id: q.visible for q in qs},
@@ -523,7 +536,7 @@ def build_release(ex: Exercise):
               'source': nbname, 'source_format': ex.fmt,
               'questions': [dict(id=q.id, points=q.points, answer_ids=q.answer_ids, hint=q.hint,
                                  visible=q.visible, hidden=q.hidden, n_visible=_n_tests(q.visible),
-                                 n_hidden=_n_tests(q.hidden)) for q in qs],
+                                 n_hidden=_n_tests(q.hidden), setup_before_tests=_between(q)) for q in qs],
               'locked': {'tests': locked_tests, 'setup': locked_setup}}
     return nb, bundle
 
@@ -532,7 +545,7 @@ def _atomic_write(path, text):
     tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
     tmp.write_text(text, encoding='utf-8'); os.replace(tmp, path)
 
-# %% ../nbs/90_grading.ipynb #fe6b9026
+# %% ../nbs/90_grading.ipynb #4190f4b0
 def release(srcs, out) -> dict:
     "Write `out/student/<name>.ipynb` and `out/grader/<name>.json` for each exercise notebook in `srcs`."
     import nbformat
@@ -550,7 +563,7 @@ def release(srcs, out) -> dict:
         written[ex.name] = (s, b)
     return written
 
-# %% ../nbs/90_grading.ipynb #c5d79ac9
+# %% ../nbs/90_grading.ipynb #b5b6b873
 @dataclass
 class Limits:
     "Resource limits for one submission (defaults from settings.ini [grading])."
@@ -571,7 +584,7 @@ class Limits:
         d.update({k: v for k, v in kw.items() if v is not None})
         return cls(**d)
 
-# %% ../nbs/90_grading.ipynb #7d313379
+# %% ../nbs/90_grading.ipynb #7ad424f3
 def load_bundles(path) -> dict:
     "Grader bundles from a bundle .json, a folder of them, or a release folder (its grader/ subfolder)."
     p = Path(path)
@@ -590,7 +603,7 @@ def load_bundles(path) -> dict:
 
 def _bundle_sha(b): return _sha(json.dumps(b, sort_keys=True))
 
-# %% ../nbs/90_grading.ipynb #440f2632
+# %% ../nbs/90_grading.ipynb #188f672d
 class BadSubmission(Exception):
     "The submission cannot be graded at all (reason in the message)."
 
@@ -623,7 +636,7 @@ def read_submission(path):
     md = d.get('metadata') if isinstance(d.get('metadata'), dict) else {}
     return nbformat.from_dict({'cells': cells, 'metadata': md, 'nbformat': 4, 'nbformat_minor': 4})
 
-# %% ../nbs/90_grading.ipynb #ed838c76
+# %% ../nbs/90_grading.ipynb #6b6d1d8a
 def _match_bundle(nb, path, bundles):
     name = (nb.metadata.get('course_exercise') or {}).get('name')
     if name in bundles: return bundles[name]
@@ -655,10 +668,11 @@ def _classify_submission(nb, bundle):
         else: out.append(('code', None))
     return out, known_answers
 
-# %% ../nbs/90_grading.ipynb #cd3c515a
+# %% ../nbs/90_grading.ipynb #b5ec1454
 _KERNEL_SETUP = '''
 import os as _os, resource as _r, sys as _s
 _os.environ.setdefault("MPLBACKEND", "Agg")
+_m = None
 for _m in {preload!r}:
     try: __import__(_m)
     except Exception: pass
@@ -722,7 +736,15 @@ def _kill_tree(pid, include_self=True):
         try: p.kill()
         except psutil.Error: pass
 
-# %% ../nbs/90_grading.ipynb #45b19563
+# %% ../nbs/90_grading.ipynb #dff93651
+def _sync(r):
+    "Wait for `r` if it is awaitable (jupyter_client's async kernel manager)."
+    import inspect
+    if not inspect.isawaitable(r): return r
+    from jupyter_core.utils import run_sync
+    async def _w(): return await r
+    return run_sync(_w)()
+
 class _Kernel:
     "A kernel for one submission that survives cell timeouts and crashes (restart + replay)."
     def __init__(self, cwd, limits, env):
@@ -731,13 +753,13 @@ class _Kernel:
 
     def start(self):
         import nbformat
-        from jupyter_client.manager import KernelManager
-        km = KernelManager(kernel_name='python3')
         C = _client_class()
-        self.client = C(nbformat.v4.new_notebook(), km=km, timeout=self.limits.cell_timeout, allow_errors=True,
+        # nbclient's default AsyncKernelManager: a blocking client would block its timeout logic
+        self.client = C(nbformat.v4.new_notebook(), kernel_name='python3', timeout=max(1, int(self.limits.cell_timeout)), allow_errors=True,
                         interrupt_on_timeout=False, startup_timeout=120, iopub_timeout=10,
                         resources={'metadata': {'path': str(self.cwd)}})
         self.client.cap = self.limits.max_output_chars
+        self.client.km = self.client.create_kernel_manager()
         self.client.start_new_kernel(env=self.env, cwd=str(self.cwd))
         self.client.start_new_kernel_client()
         setup = _KERNEL_SETUP.format(preload=tuple(self.limits.preload), memory_mb=int(self.limits.memory_mb))
@@ -754,9 +776,9 @@ class _Kernel:
             if c.kc is not None: c.kc.stop_channels()
         except Exception: pass
         if pid: _kill_tree(pid)
-        try: c.km.shutdown_kernel(now=True)
+        try: _sync(c.km.shutdown_kernel(now=True))
         except Exception: pass
-        try: c.km.cleanup_resources()
+        try: _sync(c.km.cleanup_resources())
         except Exception: pass
 
     def _exec(self, src, timeout=None):
@@ -767,7 +789,7 @@ class _Kernel:
         c = self.client
         c.nb.cells.append(cell); idx = len(c.nb.cells) - 1
         old = c.timeout
-        if timeout: c.timeout = timeout
+        if timeout: c.timeout = max(1, int(-(-timeout // 1)))   # nbclient wants a whole number of seconds
         try: c.execute_cell(cell, idx, store_history=False)
         except CellTimeoutError: return ('timeout', f'over the {c.timeout:g} s cell time limit', cell)
         except DeadKernelError: return ('dead', 'the kernel died (crash, or the memory limit)', cell)
@@ -776,14 +798,22 @@ class _Kernel:
         errs = [o for o in cell.outputs if o.get('output_type') == 'error']
         if errs:
             e = errs[-1]
-            return ('error', f"{e.get('ename', 'Error')}: {_short(e.get('evalue', ''), 300)}", cell)
+            return ('error', f"{e.get('ename', 'Error')}: {_trunc(e.get('evalue', ''), 300)}", cell)
         return ('ok', '', cell)
 
     def _recover(self):
         "After a timeout: interrupt; if the kernel stays busy, kill it and restart with the history replayed."
         try:
-            self.client.km.interrupt_kernel()
-            if self._exec('pass', timeout=10)[0] == 'ok': return True
+            _sync(self.client.km.interrupt_kernel())
+            # a fresh client: nbclient leaves the timed-out cell's iopub reader running, and it would
+            # steal the next cells' messages (each then waits iopub_timeout)
+            # (no wait_for_ready: a kernel that ignores the interrupt would never answer it)
+            try: self.client.kc.stop_channels()
+            except Exception: pass
+            self.client.kc = self.client.km.client()
+            self.client.kc.start_channels()
+            self.client.kc.allow_stdin = False
+            if self._exec('pass', timeout=min(5, self.limits.cell_timeout))[0] == 'ok': return True
         except Exception: pass
         return self.restart()
 
@@ -793,7 +823,7 @@ class _Kernel:
         try: self.start()
         except Exception: return False
         for src in self.history:
-            if self._exec(src)[0] in ('timeout', 'dead'): return False
+            if self._exec(src, timeout=self.limits.cell_timeout)[0] in ('timeout', 'dead'): return False
         return True
 
     def run(self, src, record=True):
@@ -806,7 +836,7 @@ class _Kernel:
         elif record: self.history.append(src)
         return st, msg, cell
 
-# %% ../nbs/90_grading.ipynb #55872f16
+# %% ../nbs/90_grading.ipynb #59749028
 def _plan(nb, bundle):
     "Steps [('cell', src) | ('tests', qid)], outcomes fixed before running, and notes."
     kinds, known = _classify_submission(nb, bundle)
@@ -832,12 +862,26 @@ def _plan(nb, bundle):
             n = sum(1 for k, x in kinds if k == 'answer' and x == a)
             if n > 1: notes.append(f"{q['id']}: the answer cell {a} appears {n} times; all ran in order and the tests ran after the last one")
     steps, tests_after = [], {}
+    shas_at = {}
+    for ci, c in enumerate(nb.cells):
+        if kinds[ci][0] == 'code': shas_at.setdefault(_sha(_src(c)), []).append(ci)
+    tests_cell_at = {}
+    for ci, c in enumerate(nb.cells):
+        m = _TESTS_RE.match(_first_line(_src(c))[1]) if c.cell_type == 'code' else None
+        if m: tests_cell_at.setdefault(m.group(1).strip(), ci)
     for q in qs:
         if q['id'] in fixed: continue
-        tests_after.setdefault(max(last_at[a] for a in q['answer_ids']), []).append(q['id'])
+        at = max(last_at[a] for a in q['answer_ids'])
+        # the tests run after the answer, after the setup cells that came between it and its tests in the
+        # exercise (found by checksum), and where the submission's own test cell for it is (if after the answer)
+        for h in q.get('setup_before_tests', []):
+            later = [ci for ci in shas_at.get(h, []) if ci > at]
+            if later: at = later[0]
+        if tests_cell_at.get(q['id'], -1) > at: at = tests_cell_at[q['id']]
+        tests_after.setdefault(at, []).append(q['id'])
     n_tests_cells = 0
     for ci, (k, aid) in enumerate(kinds):
-        if k == 'tests': n_tests_cells += 1; continue
+        if k == 'tests': n_tests_cells += 1
         if k in ('answer', 'code'): steps.append(('cell', _src(nb.cells[ci]), aid if k == 'answer' else None))
         for qid in tests_after.get(ci, []): steps.append(('tests', qid, None))
     shas = {_sha(_src(c)) for c in nb.cells}
@@ -847,7 +891,7 @@ def _plan(nb, bundle):
     if setup_changed: notes.append(f"{setup_changed} of the exercise's setup cells were edited or deleted")
     return steps, fixed, notes
 
-# %% ../nbs/90_grading.ipynb #3f6ec3fc
+# %% ../nbs/90_grading.ipynb #2f33c4e2
 def _result_row(q, status, reason, tests=None):
     return dict(question=q['id'], points=(q['points'] if status == 'passed' else 0), max_points=q['points'],
                 status=status, reason=reason, tests=tests or [])
@@ -863,10 +907,16 @@ def _verdict(q, answer_state, tests):
     bad = [t for t in tests if t['status'] != 'passed']
     if not bad: return 'passed', f"all {len(tests)} tests passed"
     t = bad[0]
+    nie = [x for x in bad if x.get('etype') == 'NotImplementedError']
+    if nie:
+        m = nie[0]['message']; i = m.find('NotImplementedError')
+        m = m[i:-1] if m.endswith(')') and 'not answered yet (' in m else m[i:]
+        return 'error', f"not answered: {_trunc(m, 300)}"
     what = f"visible test `{t['label']}`" if t['kind'] == 'visible' else 'a hidden test'
     more = f" ({len(bad)} of {len(tests)} tests did not pass)"
     st = 'error' if t['status'] == 'error' else 'failed'
-    return st, f"{what} {'raised' if st == 'error' else 'failed'}: {_short(t['message'], 300)}{more}"
+    msg = _trunc(t['message'], 300) if t['kind'] == 'visible' else t.get('etype', '')
+    return st, f"{what} {'raised' if st == 'error' else 'failed'}: {msg}{more}"
 
 def grade_submission(path, bundle, limits: Limits, partial_path=None) -> dict:
     "Grade one submission in this process (starts a kernel). Returns the result dict; never raises for bad input."
@@ -901,9 +951,13 @@ def grade_submission(path, bundle, limits: Limits, partial_path=None) -> dict:
             res['fatal'] = f"the kernel could not start: {type(e).__name__}: {_short(str(e), 200)}"
             for q in qs: rows.setdefault(q['id'], _result_row(q, 'error', res['fatal']))
             steps = []
-        for st in steps:
+        for si, st in enumerate(steps):
             left = limits.notebook_timeout - (time.monotonic() - t0)
             if left <= 0 or k.client is None:
+                # out of time or no kernel: answers that already failed still get their own reason
+                for st2 in steps[si:]:
+                    if st2[0] == 'tests' and answer_state.get(st2[1], ('ok',))[0] != 'ok':
+                        rows[st2[1]] = _result_row(byid[st2[1]], *_verdict(byid[st2[1]], answer_state[st2[1]], []))
                 break
             if st[0] == 'cell':
                 k.limits = Limits(**{**asdict(limits), 'cell_timeout': min(limits.cell_timeout, max(1, left))})
@@ -943,7 +997,7 @@ def grade_submission(path, bundle, limits: Limits, partial_path=None) -> dict:
     res['questions'] = [rows[q['id']] for q in qs]
     return res
 
-# %% ../nbs/90_grading.ipynb #608eed18
+# %% ../nbs/90_grading.ipynb #4cd8532a
 def _student_id(path, root):
     p = Path(path)
     try: rel = p.resolve().relative_to(Path(root).resolve())
@@ -975,7 +1029,7 @@ def _worker_main():
     res = grade_submission(job['path'], job['bundle'], Limits(**job['limits']), job['partial'])
     _atomic_write(job['result'], json.dumps(res, sort_keys=True))
 
-# %% ../nbs/90_grading.ipynb #ffe46666
+# %% ../nbs/90_grading.ipynb #a7b72f4f
 def _run_worker(sid, path, bundle, limits, out, key):
     rdir = out/'results'
     result, partial = rdir/f'{_safe(sid)}.json', rdir/f'{_safe(sid)}.partial.json'
@@ -1012,7 +1066,7 @@ def _run_worker(sid, path, bundle, limits, out, key):
     _atomic_write(result, json.dumps(res, sort_keys=True, indent=1))
     return res
 
-# %% ../nbs/90_grading.ipynb #f2fd9d16
+# %% ../nbs/90_grading.ipynb #45d42497
 def _feedback_md(res, bundle) -> str:
     tot, mx = sum(r['points'] for r in res['questions']), sum(r['max_points'] for r in res['questions'])
     L = [f"# Feedback: {res['student']} — {res['assignment']}", '', f"**Score: {tot:g} / {mx:g}**", '']
@@ -1030,7 +1084,7 @@ def _feedback_md(res, bundle) -> str:
         if hid:
             ok = sum(t['status'] == 'passed' for t in hid)
             L.append(f"- hidden tests: {ok} of {len(hid)} passed" +
-                     ''.join(f"; hidden test {i} {t['status']} ({t['message'].split(':')[0]})"
+                     ''.join(f"; hidden test {i} {t['status']} ({t.get('etype', '')})"
                              for i, t in enumerate(hid, 1) if t['status'] != 'passed'))
         L.append('')
     return '\n'.join(L)
@@ -1044,7 +1098,7 @@ def _gradebook(results, bundles):
                              points=r['points'], max_points=r['max_points'], status=r['status'], reason=r['reason']))
     return pd.DataFrame(rows, columns=['student', 'assignment', 'question', 'points', 'max_points', 'status', 'reason'])
 
-# %% ../nbs/90_grading.ipynb #b7b430b9
+# %% ../nbs/90_grading.ipynb #51568a17
 def grade(submissions, bundle, out, jobs: int|None = None, limits: Limits|None = None, settings=None,
           progress: bool = True, force: bool = False, quiet: bool = False):
     "Grade every submission; write OUT/gradebook.csv, OUT/feedback/<student>.md, OUT/results/; return the gradebook."
