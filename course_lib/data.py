@@ -10,7 +10,7 @@ __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'CLASSES', 'DATASETS', 'CACHE_POLICY
            'list_images', 'SubsetSizeError', 'Subset', 'make_subset', 'subset_for_scale', 'load_image', 'ImageCache',
            'build_cache', 'CacheLoader', 'DataLoaders', 'get_dls', 'show_batch', 'time_loader']
 
-# %% ../nbs/01_data.ipynb #31a800e2
+# %% ../nbs/01_data.ipynb #55235128
 import hashlib, json, os, shutil, tempfile, time, math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from .core import load_settings, default_device, CourseConfigError, Settings
 
-# %% ../nbs/01_data.ipynb #98d938c6
+# %% ../nbs/01_data.ipynb #79e1d95d
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -59,7 +59,7 @@ _KNOWN_SIZES = {'imagenette2': 1_557_161_267, 'imagenette2-320': 341_663_724, 'i
 DATASETS = {f'{fam}2{sfx}': DatasetInfo(f'{fam}2{sfx}', fam, px, _KNOWN_SIZES.get(f'{fam}2{sfx}'))
             for fam in ('imagenette', 'imagewoof') for sfx, px in (('', 0), ('-320', 320), ('-160', 160))}
 
-# %% ../nbs/01_data.ipynb #b85004f2
+# %% ../nbs/01_data.ipynb #b010bbbf
 def dataset_info(name: str, settings: Settings|None = None) -> DatasetInfo:
     "Look up an archive by name; a family name ('imagenette', 'imagewoof') picks the size variant of the scale preset."
     key = str(name).strip().lower()
@@ -70,7 +70,7 @@ def dataset_info(name: str, settings: Settings|None = None) -> DatasetInfo:
         raise KeyError(f"Unknown dataset {name!r}. Known: {', '.join(DATASETS)} (or a family: {', '.join(CLASSES)}).")
     return DATASETS[key]
 
-# %% ../nbs/01_data.ipynb #04e42844
+# %% ../nbs/01_data.ipynb #09cbf4ec
 class DatasetNotFound(FileNotFoundError):
     "No mirror holds the dataset and downloading is off or failed."
 
@@ -103,7 +103,7 @@ def _sample_resolution(root: Path, n: int = 8) -> str:
     short = sorted(min(s) for s in sizes)
     return f"shortest side {short[0]}..{short[-1]} px in {len(sizes)} sampled images"
 
-# %% ../nbs/01_data.ipynb #2f9752b2
+# %% ../nbs/01_data.ipynb #baed2c64
 def find_in_mirrors(info: DatasetInfo, mirrors) -> tuple:
     "Return (path, how) for the best match of `info` in `mirrors`: how is 'exact', 'archive' or 'family'; (None, None) if none."
     mirrors = [Path(m) for m in mirrors]
@@ -116,7 +116,7 @@ def find_in_mirrors(info: DatasetInfo, mirrors) -> tuple:
         if (m/info.family).is_dir(): return m/info.family, 'family'
     return None, None
 
-# %% ../nbs/01_data.ipynb #514a36fd
+# %% ../nbs/01_data.ipynb #cb0dd63f
 def get_dataset(name: str, settings: Settings|None = None, quiet: bool = False) -> Path:
     "The folder holding `name` (train/ and val/): from a mirror, from an earlier extraction in the cache, or downloaded."
     settings = settings or load_settings()
@@ -150,7 +150,7 @@ def get_dataset(name: str, settings: Settings|None = None, quiet: bool = False) 
         raise DatasetLayoutError(f"{archive} did not contain a top-level folder {info.name}/.")
     return check_layout(extracted, info)
 
-# %% ../nbs/01_data.ipynb #b9a720b8
+# %% ../nbs/01_data.ipynb #38bd9205
 _IMAGE_EXTS = {'.jpeg', '.jpg', '.png'}
 
 def is_clean(filename: str) -> bool:
@@ -167,7 +167,7 @@ def list_images(root: Path, info: DatasetInfo) -> pd.DataFrame:
                     rows.append((f'{folder}/{wnid}/{f.name}', wnid, label, folder, is_clean(f.name)))
     return pd.DataFrame(rows, columns=['path', 'wnid', 'label', 'folder', 'clean'])
 
-# %% ../nbs/01_data.ipynb #79b1b86c
+# %% ../nbs/01_data.ipynb #b2b6671c
 class SubsetSizeError(ValueError):
     "More images were asked for than a class has."
 
@@ -201,7 +201,7 @@ def _subset_dir(settings: Settings) -> Path:
         if os.access(d if d.exists() else d.parent, os.W_OK): return d
     return settings.cache_dir/'subsets'
 
-# %% ../nbs/01_data.ipynb #4b2f1153
+# %% ../nbs/01_data.ipynb #99997280
 def make_subset(dataset: str, n_train_per_class: int, n_valid_per_class: int, classes=None, seed: int = 42,
                 split: str = 'official', out_dir=None, settings: Settings|None = None, quiet: bool = False) -> Subset:
     "Pick n images per class (0 = all) reproducibly, write the manifest CSV and return the `Subset`."
@@ -252,7 +252,7 @@ def subset_for_scale(family: str = 'imagenette', split: str = 'clean', settings:
     kw.update(overrides)
     return make_subset(family, **kw)
 
-# %% ../nbs/01_data.ipynb #96d326e3
+# %% ../nbs/01_data.ipynb #3f2bfad9
 CACHE_POLICY = 'rgb-shortest-side-to-S-then-centre-crop-SxS-uint8-v1'
 
 def load_image(path, size: int) -> np.ndarray:
@@ -267,7 +267,7 @@ def load_image(path, size: int) -> np.ndarray:
         l, t = (nw - size)//2, (nh - size)//2
         return np.asarray(im.crop((l, t, l + size, t + size)), dtype=np.uint8)
 
-# %% ../nbs/01_data.ipynb #060f3975
+# %% ../nbs/01_data.ipynb #d63673d1
 @dataclass
 class ImageCache:
     "A memory-mapped uint8 array (N, S, S, 3) of pre-resized images with their labels and splits."
@@ -293,7 +293,7 @@ def _open_cache(d: Path) -> ImageCache:
     return ImageCache(d, s, images, np.array(meta['labels'], dtype=np.int64), np.array(meta['split']),
                       meta['paths'], meta['skipped'])
 
-# %% ../nbs/01_data.ipynb #d97714e0
+# %% ../nbs/01_data.ipynb #9c1c9d33
 def build_cache(subset: Subset, size: int, settings: Settings|None = None, progress: bool = True,
                 workers: int|None = None) -> ImageCache:
     "Decode every image of `subset` once into a memory-mapped (N, size, size, 3) uint8 array; reuse it when it exists."
@@ -334,7 +334,7 @@ def build_cache(subset: Subset, size: int, settings: Settings|None = None, progr
         for s in cache.skipped[:5]: print(f"  {s['path']}: {s['error']}")
     return cache
 
-# %% ../nbs/01_data.ipynb #eb3a878e
+# %% ../nbs/01_data.ipynb #42ffe86f
 class CacheLoader:
     "Batches of (normalised float images [B,3,size,size], int64 labels) from an `ImageCache`, augmented on the device."
     def __init__(self, cache: ImageCache, idxs, size: int, bs: int = 32, shuffle: bool = False, augment: bool = False,
@@ -345,7 +345,7 @@ class CacheLoader:
         self.device = torch.device(device) if device is not None else default_device()
         self.mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
-        self.mean255, self.inv_std255 = self.mean*255, 1/(self.std*255)
+        self.inv_std255, self.norm_bias = 1/(self.std*255), -self.mean/self.std
         self.seed, self.epoch, self.scale, self.ratio, self.flip = seed, 0, scale, ratio, flip
         self.labels = torch.from_numpy(cache.labels)
     @property
@@ -353,23 +353,27 @@ class CacheLoader:
     def __len__(self): return self.n // self.bs if self.drop_last else math.ceil(self.n / self.bs)
 
     def _crop_boxes(self, b: int, g: torch.Generator, S: int):
-        "Random-resized-crop boxes in pixels (area fraction `scale`, aspect `ratio`) and flip flags, one per image."
-        area = torch.empty(b).uniform_(*self.scale, generator=g)
-        r = torch.empty(b).uniform_(math.log(self.ratio[0]), math.log(self.ratio[1]), generator=g).exp()
-        w = ((area*r).sqrt()*S).round().clamp(1, S).long()
-        h = ((area/r).sqrt()*S).round().clamp(1, S).long()
+        """Random-resized-crop boxes in pixels and flip flags. As in fastai's `RandomResizedCropGPU`, one crop
+        size (area fraction in `scale`, aspect in `ratio`) is drawn per batch and a position and flip per image:
+        same-sized crops can then be resized in one batched call."""
+        area = torch.empty(1).uniform_(*self.scale, generator=g)
+        r = torch.empty(1).uniform_(math.log(self.ratio[0]), math.log(self.ratio[1]), generator=g).exp()
+        w = ((area*r).sqrt()*S).round().clamp(1, S).long().expand(b)
+        h = ((area/r).sqrt()*S).round().clamp(1, S).long().expand(b)
         x0 = (torch.rand(b, generator=g)*(S - w + 1)).long()
         y0 = (torch.rand(b, generator=g)*(S - h + 1)).long()
         flip = (torch.rand(b, generator=g) < 0.5) & self.flip
         return x0, y0, w, h, flip
 
     def _augment_cpu(self, x: torch.Tensor, boxes) -> torch.Tensor:
-        "CPU: crop each uint8 image by slicing, resize it with torch's vectorised uint8 antialiased bilinear kernel."
-        out = torch.empty(len(x), self.size, self.size, 3, dtype=torch.uint8)
-        for i, (x0, y0, w, h, fl) in enumerate(zip(*[t.tolist() for t in boxes])):
-            crop = x[i, y0:y0 + h, x0:x0 + w].permute(2, 0, 1)[None]          # (1,3,h,w) channels-last view, no copy
-            r = F.interpolate(crop, size=(self.size, self.size), mode='bilinear', antialias=True, align_corners=False)[0]
-            out[i] = (r.flip(-1) if fl else r).permute(1, 2, 0)
+        "CPU: copy the uint8 crops into one tensor, resize them in one call of torch's vectorised uint8 antialiased kernel."
+        x0, y0, w, h, flip = boxes
+        w, h = int(w[0]), int(h[0])
+        crops = torch.empty(len(x), h, w, 3, dtype=torch.uint8)
+        for i, (a, b) in enumerate(zip(x0.tolist(), y0.tolist())): crops[i] = x[i, b:b + h, a:a + w]
+        out = F.interpolate(crops.permute(0, 3, 1, 2), size=(self.size, self.size), mode='bilinear',
+                            antialias=True, align_corners=False)            # (B,3,size,size), channels-last uint8
+        if flip.any(): out[flip] = out[flip].flip(-1)
         return out
 
     def _augment_gpu(self, x: torch.Tensor, boxes) -> torch.Tensor:
@@ -386,22 +390,22 @@ class CacheLoader:
         return F.grid_sample(xf, grid, mode='bilinear', padding_mode='reflection', align_corners=False)
 
     def _batch(self, idx: np.ndarray, g: torch.Generator|None):
-        order = np.argsort(idx)                                # read the memmap in file order, then restore
-        x = torch.from_numpy(np.ascontiguousarray(self.cache.images[idx[order]]))[torch.from_numpy(np.argsort(order))]
+        idx = np.sort(idx)             # read the memmap in file order; the order within a batch doesn't matter
+        x = torch.from_numpy(np.ascontiguousarray(self.cache.images[idx]))
         y = self.labels[idx].to(self.device, non_blocking=True)
         S, cpu = x.shape[1], self.device.type == 'cpu'
         if self.augment:
             boxes = self._crop_boxes(len(idx), g, S)
-            if cpu: x = self._augment_cpu(x, boxes).permute(0, 3, 1, 2)
+            if cpu: x = self._augment_cpu(x, boxes)
             else: x = self._augment_gpu(x.to(self.device, non_blocking=True), boxes)
         else:
             x = x.to(self.device, non_blocking=True).permute(0, 3, 1, 2)
             if S != self.size:
                 if not cpu: x = x.float()                          # uint8 antialiased resize is a CPU kernel
                 x = F.interpolate(x, size=(self.size, self.size), mode='bilinear', antialias=True, align_corners=False)
-        # one fused pass: uint8 (or 0..255 float) -> normalised float32, NCHW contiguous
-        x = x.to(torch.float32, memory_format=torch.contiguous_format)
-        return (x - self.mean255)*self.inv_std255, y
+        # uint8 (or 0..255 float) -> normalised float32 in one pass: x*(1/(255 std)) - mean/std. The memory
+        # layout is kept (channels-last on the CPU path, which convolutions accept as is): changing it costs a copy
+        return torch.addcmul(self.norm_bias, x, self.inv_std255), y
 
     def __iter__(self):
         g = torch.Generator().manual_seed(self.seed*100_003 + self.epoch)
@@ -414,7 +418,7 @@ class CacheLoader:
         "Undo the normalisation: uint8 images [B,H,W,3] on the CPU, for plotting."
         return ((x*self.std + self.mean).clamp(0, 1)*255).round().byte().permute(0, 2, 3, 1).cpu()
 
-# %% ../nbs/01_data.ipynb #4112c6c6
+# %% ../nbs/01_data.ipynb #42bb74a7
 @dataclass
 class DataLoaders:
     "The train and valid loaders of one subset, plus its classes."
@@ -448,7 +452,7 @@ def get_dls(subset: Subset, size: int, bs: int = 32, mean=IMAGENET_MEAN, std=IMA
     return DataLoaders(CacheLoader(cache, tr, size, bs, shuffle=True, augment=augment, **common),
                        CacheLoader(cache, va, size, valid_bs or 2*bs, **common), subset, cache)
 
-# %% ../nbs/01_data.ipynb #5874ddb5
+# %% ../nbs/01_data.ipynb #b5148673
 def show_batch(dls: DataLoaders, n: int = 16, ncols: int = 8, split: str = 'train', figsize_per: float = 1.6):
     "Draw `n` images of one batch of `split` with their class names (matplotlib)."
     import matplotlib.pyplot as plt
@@ -465,7 +469,7 @@ def show_batch(dls: DataLoaders, n: int = 16, ncols: int = 8, split: str = 'trai
     fig.tight_layout()
     return fig
 
-# %% ../nbs/01_data.ipynb #620a615e
+# %% ../nbs/01_data.ipynb #c6a62db8
 def time_loader(loader, min_batches: int = 1) -> float:
     "Images per second delivered by one pass over `loader`."
     t0, n = time.perf_counter(), 0
