@@ -751,7 +751,16 @@ class _Kernel:
         self.cwd, self.limits, self.env = cwd, limits, env
         self.history, self.client, self.restarts = [], None, 0
 
-    def start(self):
+    def start(self, tries: int = 3):
+        "Start the kernel and set its limits; retry a kernel that dies while starting (e.g. a port taken by a parallel worker)."
+        for attempt in range(tries):
+            try: return self._start()
+            except Exception:
+                self.stop()
+                if attempt == tries - 1: raise
+                time.sleep(0.5*(attempt + 1))
+
+    def _start(self):
         import nbformat
         C = _client_class()
         # nbclient's default AsyncKernelManager: a blocking client would block its timeout logic
