@@ -10,7 +10,7 @@ __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'CLASSES', 'DATASETS', 'CACHE_POLICY
            'list_images', 'SubsetSizeError', 'Subset', 'make_subset', 'subset_for_scale', 'load_image', 'ImageCache',
            'build_cache', 'CacheLoader', 'DataLoaders', 'get_dls', 'show_batch', 'time_loader']
 
-# %% ../nbs/01_data.ipynb #19822ee2
+# %% ../nbs/01_data.ipynb #67893024
 import hashlib, json, os, shutil, tempfile, time, math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from .core import load_settings, default_device, CourseConfigError, Settings
 
-# %% ../nbs/01_data.ipynb #bb0163a3
+# %% ../nbs/01_data.ipynb #22635c6c
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -59,7 +59,7 @@ _KNOWN_SIZES = {'imagenette2': 1_557_161_267, 'imagenette2-320': 341_663_724, 'i
 DATASETS = {f'{fam}2{sfx}': DatasetInfo(f'{fam}2{sfx}', fam, px, _KNOWN_SIZES.get(f'{fam}2{sfx}'))
             for fam in ('imagenette', 'imagewoof') for sfx, px in (('', 0), ('-320', 320), ('-160', 160))}
 
-# %% ../nbs/01_data.ipynb #8d910476
+# %% ../nbs/01_data.ipynb #415a25e1
 def dataset_info(name: str, settings: Settings|None = None) -> DatasetInfo:
     "Look up an archive by name; a family name ('imagenette', 'imagewoof') picks the size variant of the scale preset."
     key = str(name).strip().lower()
@@ -70,7 +70,7 @@ def dataset_info(name: str, settings: Settings|None = None) -> DatasetInfo:
         raise KeyError(f"Unknown dataset {name!r}. Known: {', '.join(DATASETS)} (or a family: {', '.join(CLASSES)}).")
     return DATASETS[key]
 
-# %% ../nbs/01_data.ipynb #d4c3e184
+# %% ../nbs/01_data.ipynb #a69b8fb4
 class DatasetNotFound(FileNotFoundError):
     "No mirror holds the dataset and downloading is off or failed."
 
@@ -93,7 +93,8 @@ def check_layout(root: Path, info: DatasetInfo) -> Path:
 
 def _sample_resolution(root: Path, n: int = 8) -> str:
     "A short description of the image sizes in a dataset folder (from a few files)."
-    files = sorted((root/'val').glob('*/*'))[:: max(1, len(list((root/'val').glob('*/*'))) // n)][:n]
+    files = sorted((root/'val').glob('*/*'))
+    files = files[:: max(1, len(files) // n)][:n]
     sizes = []
     for f in files:
         try:
@@ -103,7 +104,7 @@ def _sample_resolution(root: Path, n: int = 8) -> str:
     short = sorted(min(s) for s in sizes)
     return f"shortest side {short[0]}..{short[-1]} px in {len(sizes)} sampled images"
 
-# %% ../nbs/01_data.ipynb #d3834b91
+# %% ../nbs/01_data.ipynb #5bb0a867
 def find_in_mirrors(info: DatasetInfo, mirrors) -> tuple:
     "Return (path, how) for the best match of `info` in `mirrors`: how is 'exact', 'archive' or 'family'; (None, None) if none."
     mirrors = [Path(m) for m in mirrors]
@@ -116,7 +117,7 @@ def find_in_mirrors(info: DatasetInfo, mirrors) -> tuple:
         if (m/info.family).is_dir(): return m/info.family, 'family'
     return None, None
 
-# %% ../nbs/01_data.ipynb #fa5416c4
+# %% ../nbs/01_data.ipynb #598f955a
 def get_dataset(name: str, settings: Settings|None = None, quiet: bool = False) -> Path:
     "The folder holding `name` (train/ and val/): from a mirror, from an earlier extraction in the cache, or downloaded."
     settings = settings or load_settings()
@@ -150,7 +151,7 @@ def get_dataset(name: str, settings: Settings|None = None, quiet: bool = False) 
         raise DatasetLayoutError(f"{archive} did not contain a top-level folder {info.name}/.")
     return check_layout(extracted, info)
 
-# %% ../nbs/01_data.ipynb #733289ce
+# %% ../nbs/01_data.ipynb #72911b6c
 _IMAGE_EXTS = {'.jpeg', '.jpg', '.png'}
 
 def is_clean(filename: str) -> bool:
@@ -167,7 +168,7 @@ def list_images(root: Path, info: DatasetInfo) -> pd.DataFrame:
                     rows.append((f'{folder}/{wnid}/{f.name}', wnid, label, folder, is_clean(f.name)))
     return pd.DataFrame(rows, columns=['path', 'wnid', 'label', 'folder', 'clean'])
 
-# %% ../nbs/01_data.ipynb #5926b727
+# %% ../nbs/01_data.ipynb #d3b6549e
 class SubsetSizeError(ValueError):
     "More images were asked for than a class has."
 
@@ -201,7 +202,7 @@ def _subset_dir(settings: Settings) -> Path:
         if os.access(d if d.exists() else d.parent, os.W_OK): return d
     return settings.cache_dir/'subsets'
 
-# %% ../nbs/01_data.ipynb #8d6193c8
+# %% ../nbs/01_data.ipynb #525bb301
 def make_subset(dataset: str, n_train_per_class: int, n_valid_per_class: int, classes=None, seed: int = 42,
                 split: str = 'official', out_dir=None, settings: Settings|None = None, quiet: bool = False) -> Subset:
     "Pick n images per class (0 = all) reproducibly, write the manifest CSV and return the `Subset`."
@@ -252,7 +253,7 @@ def subset_for_scale(family: str = 'imagenette', split: str = 'clean', settings:
     kw.update(overrides)
     return make_subset(family, **kw)
 
-# %% ../nbs/01_data.ipynb #e481fb5d
+# %% ../nbs/01_data.ipynb #8ca98862
 CACHE_POLICY = 'rgb-shortest-side-to-S-then-centre-crop-SxS-uint8-v1'
 
 def load_image(path, size: int) -> np.ndarray:
@@ -267,7 +268,7 @@ def load_image(path, size: int) -> np.ndarray:
         l, t = (nw - size)//2, (nh - size)//2
         return np.asarray(im.crop((l, t, l + size, t + size)), dtype=np.uint8)
 
-# %% ../nbs/01_data.ipynb #88e30574
+# %% ../nbs/01_data.ipynb #73ef4188
 @dataclass
 class ImageCache:
     "A memory-mapped uint8 array (N, S, S, 3) of pre-resized images with their labels and splits."
@@ -293,7 +294,7 @@ def _open_cache(d: Path) -> ImageCache:
     return ImageCache(d, s, images, np.array(meta['labels'], dtype=np.int64), np.array(meta['split']),
                       meta['paths'], meta['skipped'])
 
-# %% ../nbs/01_data.ipynb #59e11bf9
+# %% ../nbs/01_data.ipynb #c916d5d5
 def build_cache(subset: Subset, size: int, settings: Settings|None = None, progress: bool = True,
                 workers: int|None = None) -> ImageCache:
     "Decode every image of `subset` once into a memory-mapped (N, size, size, 3) uint8 array; reuse it when it exists."
@@ -304,7 +305,7 @@ def build_cache(subset: Subset, size: int, settings: Settings|None = None, progr
     tmp = Path(tempfile.mkdtemp(prefix=d.name + '.', dir=d.parent))
     try:
         rows = list(subset.df.itertuples(index=False))
-        out = np.lib.format.open_memmap(tmp/'tmp.npy', mode='w+', dtype=np.uint8, shape=(max(len(rows), 1), size, size, 3))
+        out = np.memmap(tmp/'images.u8', dtype=np.uint8, mode='w+', shape=(max(len(rows), 1), size, size, 3))
         ok, skipped = np.zeros(len(rows), bool), []
         def work(i):
             try: out[i] = load_image(subset.root/rows[i].path, size); ok[i] = True
@@ -315,10 +316,11 @@ def build_cache(subset: Subset, size: int, settings: Settings|None = None, progr
             list(tqdm(ex.map(work, range(len(rows))), total=len(rows), disable=not progress,
                       desc=f'caching {len(rows)} images at {size}px', leave=False))
         keep = np.flatnonzero(ok)
-        final = np.memmap(tmp/'images.u8', dtype=np.uint8, mode='w+', shape=(max(len(keep), 1), size, size, 3))
-        for a in range(0, len(keep), 512): final[a:a+len(keep[a:a+512])] = out[keep[a:a+512]]
-        final.flush(); del final, out
-        (tmp/'tmp.npy').unlink()
+        if len(keep) < len(rows):            # rare: close the gaps left by skipped images, in place, then truncate
+            for j, i in enumerate(keep):
+                if i != j: out[j] = out[i]
+        out.flush(); del out
+        os.truncate(tmp/'images.u8', max(len(keep), 1)*size*size*3)
         meta = dict(n=int(len(keep)), size=size, policy=CACHE_POLICY, dataset=subset.dataset, subset=subset.name,
                     labels=[int(rows[i].label) for i in keep], split=[rows[i].split for i in keep],
                     paths=[rows[i].path for i in keep], skipped=sorted(skipped, key=lambda s: s['path']))
@@ -334,7 +336,7 @@ def build_cache(subset: Subset, size: int, settings: Settings|None = None, progr
         for s in cache.skipped[:5]: print(f"  {s['path']}: {s['error']}")
     return cache
 
-# %% ../nbs/01_data.ipynb #b524c7cb
+# %% ../nbs/01_data.ipynb #7b4fcf70
 class CacheLoader:
     "Batches of (normalised float images [B,3,size,size], int64 labels) from an `ImageCache`, augmented on the device."
     def __init__(self, cache: ImageCache, idxs, size: int, bs: int = 32, shuffle: bool = False, augment: bool = False,
@@ -418,7 +420,7 @@ class CacheLoader:
         "Undo the normalisation: uint8 images [B,H,W,3] on the CPU, for plotting."
         return ((x*self.std + self.mean).clamp(0, 1)*255).round().byte().permute(0, 2, 3, 1).cpu()
 
-# %% ../nbs/01_data.ipynb #365c3dc5
+# %% ../nbs/01_data.ipynb #91e30186
 @dataclass
 class DataLoaders:
     "The train and valid loaders of one subset, plus its classes."
@@ -452,7 +454,7 @@ def get_dls(subset: Subset, size: int, bs: int = 32, mean=IMAGENET_MEAN, std=IMA
     return DataLoaders(CacheLoader(cache, tr, size, bs, shuffle=True, augment=augment, **common),
                        CacheLoader(cache, va, size, valid_bs or 2*bs, **common), subset, cache)
 
-# %% ../nbs/01_data.ipynb #f9a8a3a3
+# %% ../nbs/01_data.ipynb #4e16c19d
 def show_batch(dls: DataLoaders, n: int = 16, ncols: int = 8, split: str = 'train', figsize_per: float = 1.6):
     "Draw `n` images of one batch of `split` with their class names (matplotlib)."
     import matplotlib.pyplot as plt
@@ -469,7 +471,7 @@ def show_batch(dls: DataLoaders, n: int = 16, ncols: int = 8, split: str = 'trai
     fig.tight_layout()
     return fig
 
-# %% ../nbs/01_data.ipynb #4351c4e5
+# %% ../nbs/01_data.ipynb #043198e1
 def time_loader(loader, min_batches: int = 1) -> float:
     "Images per second delivered by one pass over `loader`."
     t0, n = time.perf_counter(), 0

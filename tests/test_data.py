@@ -123,6 +123,8 @@ def test_cache_skips_broken_images_and_converts_modes(tmp_path, mirror):
     assert len(cache) == len(sub.df) - 2 and cache.images.shape[1:] == (40, 40, 3)
     gray = cache.images[cache.paths.index(next(p for p in cache.paths if p.endswith('n0_gray.JPEG')))]
     assert np.array_equal(gray[..., 0], gray[..., 1])        # grayscale became RGB with equal channels
+    # the rows left after skipping still line up with their files
+    assert all(np.array_equal(np.asarray(cache.images[i]), load_image(sub.root/p, 40)) for i, p in enumerate(cache.paths))
 
 
 def test_cache_is_reused_and_rebuilt_on_change(tmp_path, tiny_settings):
