@@ -504,7 +504,7 @@ class Learner:
         except RuntimeError as e:
             raise WeightsMappingError(f"The checkpoint {str(path)!r} does not fit this model: {e}") from None
         self.history, self.elapsed = pd.DataFrame(ck['history']), ck.get('elapsed', 0.0)
-        if ck.get('frozen'): self.freeze()
+        self.freeze() if ck.get('frozen') else self.unfreeze()    # the trainable state it was saved in
         return self
 
 # %% ../nbs/02_transfer_learning.ipynb #0f21f66f

@@ -171,6 +171,24 @@ def test_normalisation_and_decode_round_trip(tmp_path, tiny_settings):
     assert (dec.int() - raw.int()).abs().max() <= 1
 
 
+def test_batches_are_normalised_with_the_statistics_passed_in(tmp_path, tiny_settings):
+    "Lite0 wants mean = std = 0.5, ResNets ImageNet's: the loader must apply the statistics it is given."
+    sub = make_subset('imagenette', 2, 2, out_dir=tmp_path, settings=tiny_settings, quiet=True)
+    for mean, std in [((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)), ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+                      ((0.1, 0.7, 0.3), (0.2, 0.9, 0.4))]:
+        dls = get_dls(sub, 64, bs=20, mean=mean, std=std, settings=tiny_settings, progress=False, cache_size=64,
+                      device='cpu')
+        for dl in (dls.valid, dls.train):
+            x, _ = next(iter(dl))
+            raw = x.new_tensor(np.asarray(dls.cache.images[dl.idxs])).permute(0, 3, 1, 2) / 255 if dl is dls.valid else None
+            m, sd = torch.tensor(mean).view(1, 3, 1, 1), torch.tensor(std).view(1, 3, 1, 1)
+            if raw is not None:        # valid: no augmentation, so every pixel is (raw - mean) / std
+                torch.testing.assert_close(x, (raw[:len(x)] - m) / sd, atol=1e-5, rtol=1e-5)
+            # train (augmented) too: undoing exactly these statistics gives pixels in [0, 1]
+            back = x * sd + m
+            assert back.min() >= -1e-4 and back.max() <= 1 + 1e-4, (mean, std, back.min(), back.max())
+
+
 def test_gpu_path_matches_cpu_path(tmp_path, tiny_settings):
     "The batched grid_sample path (used on CUDA) crops the same boxes as the CPU path."
     sub = make_subset('imagenette', 2, 1, out_dir=tmp_path, settings=tiny_settings, quiet=True)

@@ -138,13 +138,20 @@ def test_interrupted_download_resumes_with_range(server, archive, tmp_path):
     assert dest.read_bytes() == archive.data and not part_of(dest).exists()
 
 
-def test_dropped_connections_are_retried_by_resuming(server, archive, tmp_path):
-    n, dest = len(archive.data), tmp_path / 'a.tgz'
-    server.drop_after = [n // 4, n // 4]
-    download_url(server.url, dest, sha256=archive.sha, progress=False, chunk_size=CHUNK, retries=3)
-    assert [e['range'] for e in server.log] == [None, f'bytes={n // 4}-', f'bytes={n // 2}-']
-    assert sum(e['sent'] for e in server.log) == n
-    assert dest.read_bytes() == archive.data
+@pytest.mark.parametrize('pad', [0, 1, 2, 3])
+def test_dropped_connections_are_retried_by_resuming(server, archive, tmp_path, pad):
+    # every residue of the size mod 4 (tar headers make the archive's size vary between machines); download_url
+    # only verifies bytes, so trailing padding is fine here
+    data = archive.data + b'\0' * ((pad - len(archive.data)) % 4)
+    assert len(data) % 4 == pad
+    server.files[f'/{TOP}.tgz'] = data
+    n, q, dest = len(data), len(data) // 4, tmp_path / 'a.tgz'
+    server.drop_after = [q, q]                  # each of the first two connections sends q bytes, then hangs up
+    download_url(server.url, dest, sha256=hashlib.sha256(data).hexdigest(), progress=False, chunk_size=CHUNK,
+                 retries=3)
+    assert [e['range'] for e in server.log] == [None, f'bytes={q}-', f'bytes={2 * q}-']
+    assert [e['sent'] for e in server.log] == [q, q, n - 2 * q]
+    assert dest.read_bytes() == data
 
 
 def test_server_that_ignores_range_restarts_cleanly(server, archive, tmp_path):
@@ -197,11 +204,11 @@ def test_connection_refused_raises_network_error(tmp_path):
 
 
 def test_timeout_raises_network_error(server, tmp_path):
-    server.stall = 1.0
+    server.stall = 5.0            # the answer would come after 5 s; the 0.2 s timeout must fire long before
     t0 = time.perf_counter()
     with pytest.raises(NetworkError, match='timed out after 0.2 s') as ei:
         download_url(server.url, tmp_path / 'a.tgz', progress=False, timeout=0.2, retries=0)
-    assert time.perf_counter() - t0 < 0.9 and server.url in str(ei.value) and 'COURSE_DATA_MIRROR' in str(ei.value)
+    assert time.perf_counter() - t0 < 3 and server.url in str(ei.value) and 'COURSE_DATA_MIRROR' in str(ei.value)
     assert list(tmp_path.iterdir()) == []
 
 

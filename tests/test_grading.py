@@ -285,6 +285,8 @@ bad_case('cheater', {'q1': ('failed', 0, 'visible test `assert triple(2) == 6` f
                          "# tests: q1\npass",
                          "#| exercise: q2 points=1\nvalue = 1",
                          DEMO_CELLS[5]]))
+bad_case('fails_hidden', {'q1': ('failed', 0, 'a hidden test failed: AssertionError (1 of 2 tests did not pass)'), **OK23})(
+    lambda p: _write(p, _with(DEMO_CELLS, 1, "#| exercise: q1 points=2\ndef triple(x):\n    return 6 if x == 2 else x")))
 # edited notebooks: answers found by id, not position
 bad_case('deleted', {'q1': ('missing', 0, 'no answer cell for q1'), **OK23})(
     lambda p: _write(p, DEMO_CELLS[:1] + DEMO_CELLS[3:]))
@@ -339,6 +341,31 @@ def test_bad_batch_overall(bad):
     assert 'test cells edited or deleted for q1, q2, q3' in fb
     dup = json.loads((d/'graded'/'results'/'duplicated.json').read_text())
     assert any('appears 2 times' in n for n in dup['notes'])
+
+
+def test_failed_hidden_test_is_reported_as_a_count(bad):
+    "Passing the visible test is not enough: the hidden one fails, and the feedback says how many, not which."
+    fb = (bad['dir']/'graded'/'feedback'/'fails_hidden.md').read_text()
+    assert '## q1: ❌ failed — 0 / 2' in fb
+    assert '- ✓ `assert triple(2) == 6`' in fb
+    assert 'hidden tests: 0 of 1 passed; hidden test 1 failed (AssertionError)' in fb
+    assert 'triple(-1)' not in fb
+
+
+def test_cell_time_limit_stops_the_cell_on_time(bad, tmp_path):
+    "An endless answer cell is stopped at the cell limit, long before the notebook limit, and grading goes on."
+    import dataclasses, time
+    bundle = G.load_bundles(bad['dir']/'release')['demo']
+    limits = dataclasses.replace(LIGHT, cell_timeout=3, notebook_timeout=120)
+    t0 = time.monotonic()
+    res = G.grade_submission(bad['subs']/'infinite_loop.ipynb', bundle, limits)
+    wall = time.monotonic() - t0
+    rows = {r['question']: r for r in res['questions']}
+    assert rows['q1']['status'] == 'timeout' and 'over the 3 s cell time limit' in rows['q1']['reason']
+    assert rows['q2']['status'] == rows['q3']['status'] == 'passed'
+    # the endless cell ran for the cell limit, not for the notebook's: the whole grading (kernel start
+    # included) takes at least the 3 s it ran, and far less than the 120 s it would run unstopped
+    assert limits.cell_timeout <= wall < limits.notebook_timeout / 3, wall
 
 
 def test_regrade_identical_and_resume(bad):

@@ -137,6 +137,36 @@ def test_save_load_round_trip(tmp_path):
     with pytest.raises(FileNotFoundError): wrong.load(tmp_path/'nope.pth')
 
 
+def test_save_load_keeps_the_frozen_state(tmp_path):
+    "A frozen learner saved and loaded is frozen again: only the head is trainable, the body's BN stays in eval."
+    pre = Learner(tiny_model(), synthetic_dls(), progress=False)
+    pre.freeze(); pre.fit_one_cycle(1, 1e-2)
+    pre.save(tmp_path/'frozen.pth')
+    other = Learner(tiny_model(), pre.dls, progress=False)
+    assert all(p.requires_grad for p in other.model.parameters())
+    other.load(tmp_path/'frozen.pth')
+    assert other.frozen
+    assert not any(p.requires_grad for p in other.body.parameters())
+    assert all(p.requires_grad for p in other.model.head.parameters())
+    # and an unfrozen checkpoint makes a frozen learner trainable again
+    pre.unfreeze(); pre.save(tmp_path/'unfrozen.pth')
+    other.load(tmp_path/'unfrozen.pth')
+    assert not other.frozen and all(p.requires_grad for p in other.model.parameters())
+
+
+def test_tensor_loader_shuffle_follows_its_seed():
+    x, y = torch.arange(100).float().view(100, 1), torch.arange(100)
+    def order(seed, epochs=2):
+        dl = TensorDataLoader(x, y, bs=100, shuffle=True, seed=seed)
+        return [next(iter(dl))[1].tolist() for _ in range(epochs)]
+    a, a2, b = order(0), order(0), order(1)
+    assert a == a2                                  # one seed: the same orders, epoch by epoch
+    assert a[0] != b[0] and a[1] != b[1]            # another seed: other orders
+    assert a[0] != a[1]                             # and each epoch its own order
+    assert sorted(a[0]) == list(range(100))
+    assert next(iter(TensorDataLoader(x, y, bs=100, shuffle=False, seed=3)))[1].tolist() == list(range(100))
+
+
 def test_lr_find_restores_weights_and_suggests():
     learn = make_learner()
     w0 = {k: v.clone() for k, v in learn.model.state_dict().items()}
