@@ -7,7 +7,12 @@ on this machine (timings are noisy when other people share the CPU). The exercis
 only, no torch preload): the time measured is the grader's own cost (a worker process and a kernel per
 submission, limits, tests), not the students' code.
 """
-import argparse, os, shutil, sys, tempfile, time
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
 from pathlib import Path
 
 import nbformat
@@ -32,19 +37,24 @@ LOOP = "#| exercise: q3 points=1\ndef pairwise(a):\n    while True: pass"
 
 def make_batch(d: Path, n: int):
     "n submissions: 40% correct, 30% wrong, 15% timing out, 15% broken files."
-    nbformat.write(new_notebook(cells=[new_code_cell(c) for c in CELLS]), d/'ex.ipynb')
-    G.release([d/'ex.ipynb'], d/'release')
-    subs = d/'subs'; subs.mkdir()
+    nbformat.write(new_notebook(cells=[new_code_cell(c) for c in CELLS]), d / 'ex.ipynb')
+    G.release([d / 'ex.ipynb'], d / 'release')
+    subs = d / 'subs'
+    subs.mkdir()
     kinds = []
     for i in range(n):
         r = i % 20
         kind = 'correct' if r < 8 else 'wrong' if r < 14 else 'timeout' if r < 17 else 'broken'
-        p = subs/f'student{i:03d}_{kind}.ipynb'
+        p = subs / f'student{i:03d}_{kind}.ipynb'
         cells = list(CELLS)
-        if kind == 'wrong': cells[1] = WRONG
-        if kind == 'timeout': cells[5] = LOOP
+        if kind == 'wrong':
+            cells[1] = WRONG
+        if kind == 'timeout':
+            cells[5] = LOOP
         if kind == 'broken':
-            p.write_text(['', '{"cells": [', '[]'][i % 3]); kinds.append(kind); continue
+            p.write_text(['', '{"cells": [', '[]'][i % 3])
+            kinds.append(kind)
+            continue
         nbformat.write(new_notebook(cells=[new_code_cell(c) for c in cells]), p)
         kinds.append(kind)
     return subs, kinds
@@ -59,21 +69,31 @@ def main(argv=None):
     d = Path(tempfile.mkdtemp(prefix='bench-grading-'))
     try:
         subs, kinds = make_batch(d, a.n)
-        limits = G.Limits(cell_timeout=a.cell_timeout, notebook_timeout=60, memory_mb=1024, max_output_chars=20000,
-                          preload=('numpy',))
-        print(f"machine: {describe_machine()}; os.cpu_count()={os.cpu_count()}; load average {os.getloadavg()[0]:.1f} "
-              f"(other users share this CPU: timings are noisy)")
-        print(f"{a.n} submissions: " + ', '.join(f"{k} {kinds.count(k)}" for k in ('correct', 'wrong', 'timeout', 'broken')))
+        limits = G.Limits(
+            cell_timeout=a.cell_timeout, notebook_timeout=60, memory_mb=1024, max_output_chars=20000, preload=('numpy',)
+        )
+        print(
+            f"machine: {describe_machine()}; os.cpu_count()={os.cpu_count()}; load average {os.getloadavg()[0]:.1f} "
+            f"(other users share this CPU: timings are noisy)"
+        )
+        print(
+            f"{a.n} submissions: "
+            + ', '.join(f"{k} {kinds.count(k)}" for k in ('correct', 'wrong', 'timeout', 'broken'))
+        )
         rates, gbs = {}, {}
         for j in a.jobs:
             t0 = time.perf_counter()
-            gb = G.grade(subs, d/'release', d/f'out{j}', jobs=j, limits=limits, progress=False, quiet=True, force=True)
+            gb = G.grade(
+                subs, d / 'release', d / f'out{j}', jobs=j, limits=limits, progress=False, quiet=True, force=True
+            )
             dt = time.perf_counter() - t0
             rates[j] = a.n / dt * 60
             gbs[j] = gb
             tot = gb.groupby('student').points.sum()
-            print(f"jobs={j}: {dt:.1f} s, {rates[j]:.1f} submissions/min; mean score {tot.mean():.2f} / 4; "
-                  f"outcomes { {k: int(v) for k, v in gb.status.value_counts().sort_index().items()} }")
+            print(
+                f"jobs={j}: {dt:.1f} s, {rates[j]:.1f} submissions/min; mean score {tot.mean():.2f} / 4; "
+                f"outcomes { {k: int(v) for k, v in gb.status.value_counts().sort_index().items()} }"
+            )
         base = a.jobs[0]
         for j in a.jobs[1:]:
             same = gbs[j].reset_index(drop=True).equals(gbs[base].reset_index(drop=True))

@@ -11,18 +11,30 @@ one process. Also prints Lite0's own ImageNet head restricted to the 10 classes 
     python benchmarks/bench_transfer.py [--scale small] [--budget 45] [--n-train 20] [--size 128]
                                         [--families imagenette imagewoof] [--seed 42]
 """
-import argparse, os, time
+
+import argparse
+import os
 import pandas as pd
 from course_lib.core import load_settings, describe_machine, seed_everything
 from course_lib.data import make_subset, get_dls
-from course_lib.learner import (LITE0_STATS, Learner, ImageNetSubsetHead, load_lite0_imagenet, pretrained_model,
-                                features_dls, fit_for_budget, train_scratch, init_head_from_imagenet)
+from course_lib.learner import (
+    LITE0_STATS,
+    Learner,
+    ImageNetSubsetHead,
+    load_lite0_imagenet,
+    pretrained_model,
+    features_dls,
+    fit_for_budget,
+    train_scratch,
+    init_head_from_imagenet,
+)
 
 
 def run_family(fam, a, s, base):
     n_test = 0 if s.preset.n_valid_per_class == 0 else max(s.preset.n_valid_per_class, 5)
-    sub = make_subset(fam, a.n_train, n_test, split='clean', seed=a.seed, settings=s,
-                      out_dir=s.cache_dir/'subsets', quiet=True)
+    sub = make_subset(
+        fam, a.n_train, n_test, split='clean', seed=a.seed, settings=s, out_dir=s.cache_dir / 'subsets', quiet=True
+    )
     kw = dict(cache_size=max(a.size, s.preset.cache_size), settings=s, progress=False)
     mean, std = LITE0_STATS
     pre = get_dls(sub, a.size, bs=a.bs, mean=mean, std=std, **kw)
@@ -33,14 +45,14 @@ def run_family(fam, a, s, base):
     seed_everything(a.seed)
     model = pretrained_model('efficientnet_lite0', pre.n_classes)
     fd = features_dls(model.body.to(pre.device), plain, train_dl=plain.train)
-    t_feat = fd.times['train']          # the training images' feature pass is training time; the test pass is not
+    t_feat = fd.times['train']  # the training images' feature pass is training time; the test pass is not
     zs = Learner(ImageNetSubsetHead(base.classifier, sub.classes), fd, progress=False).validate()['accuracy']
     hp = Learner(model.head, fd, progress=False).fit_one_cycle(30, 3e-3)
     t_probe = t_feat + float(hp['train_time'].sum())
     init_head_from_imagenet(model.head, sub.classes, base)
     hw = Learner(model.head, fd, progress=False).fit_one_cycle(30, 1e-3)
     t_warm = t_probe + float(hw['train_time'].sum())
-    learn = Learner(model, pre, progress=False, bn_eval=True)     # few images: keep BatchNorm's ImageNet statistics
+    learn = Learner(model, pre, progress=False, bn_eval=True)  # few images: keep BatchNorm's ImageNet statistics
     hf = fit_for_budget(learn, max(a.budget - t_warm, 1.0), slice(3e-5, 3e-4))
     # from scratch, same budget
     seed_everything(a.seed)
@@ -48,51 +60,94 @@ def run_family(fam, a, s, base):
     hs = ls.history
     common = dict(dataset=fam, train_images=pre.train.n, test_images=pre.valid.n)
     rows.append(dict(common, method='no training (Lite0 head, 10 logits)', epochs=0, train_time=0.0, accuracy=zs))
-    rows.append(dict(common, method='from scratch (resnet_scratch)', epochs=len(hs),
-                     train_time=float(hs['train_time'].sum()), accuracy=float(hs['accuracy'].iloc[-1])))
-    rows.append(dict(common, method='linear probe (Lite0 features)', epochs=len(hp), train_time=t_probe,
-                     accuracy=float(hp['accuracy'].iloc[-1])))
-    rows.append(dict(common, method='warm-started probe (Lite0)', epochs=len(hw), train_time=t_warm,
-                     accuracy=float(hw['accuracy'].iloc[-1])))
-    rows.append(dict(common, method='warm probe + fine-tuning (Lite0)', epochs=len(hf),
-                     train_time=t_warm + float(hf['train_time'].sum()), accuracy=float(hf['accuracy'].iloc[-1])))
+    rows.append(
+        dict(
+            common,
+            method='from scratch (resnet_scratch)',
+            epochs=len(hs),
+            train_time=float(hs['train_time'].sum()),
+            accuracy=float(hs['accuracy'].iloc[-1]),
+        )
+    )
+    rows.append(
+        dict(
+            common,
+            method='linear probe (Lite0 features)',
+            epochs=len(hp),
+            train_time=t_probe,
+            accuracy=float(hp['accuracy'].iloc[-1]),
+        )
+    )
+    rows.append(
+        dict(
+            common,
+            method='warm-started probe (Lite0)',
+            epochs=len(hw),
+            train_time=t_warm,
+            accuracy=float(hw['accuracy'].iloc[-1]),
+        )
+    )
+    rows.append(
+        dict(
+            common,
+            method='warm probe + fine-tuning (Lite0)',
+            epochs=len(hf),
+            train_time=t_warm + float(hf['train_time'].sum()),
+            accuracy=float(hf['accuracy'].iloc[-1]),
+        )
+    )
     return rows
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--scale', default=None, choices=['tiny', 'small', 'full'], help='default: settings.ini / COURSE_SCALE')
-    ap.add_argument('--budget', type=float, default=None, help='seconds of training per method (default by scale: 3/45/120)')
-    ap.add_argument('--n-train', type=int, default=None, help='training images per class (default: 10 tiny, 20 small, all full)')
+    ap.add_argument(
+        '--scale', default=None, choices=['tiny', 'small', 'full'], help='default: settings.ini / COURSE_SCALE'
+    )
+    ap.add_argument(
+        '--budget', type=float, default=None, help='seconds of training per method (default by scale: 3/45/120)'
+    )
+    ap.add_argument(
+        '--n-train', type=int, default=None, help='training images per class (default: 10 tiny, 20 small, all full)'
+    )
     ap.add_argument('--size', type=int, default=None, help='image size in px (default: 64 tiny, 128 otherwise)')
     ap.add_argument('--bs', type=int, default=32)
     ap.add_argument('--families', nargs='+', default=['imagenette', 'imagewoof'])
     ap.add_argument('--seed', type=int, default=42)
     a = ap.parse_args(argv)
     env = dict(os.environ)
-    if a.scale: env['COURSE_SCALE'] = a.scale
+    if a.scale:
+        env['COURSE_SCALE'] = a.scale
     s = load_settings(env=env)
     a.budget = a.budget or {'tiny': 3.0, 'small': 45.0, 'full': 120.0}[s.scale]
     a.n_train = a.n_train if a.n_train is not None else {'small': 20}.get(s.scale, s.preset.n_train_per_class)
     a.size = a.size or (64 if s.scale == 'tiny' else 128)
-    if a.budget <= 0: ap.error('--budget must be > 0')
+    if a.budget <= 0:
+        ap.error('--budget must be > 0')
     print(f"machine: {describe_machine()}")
-    print(f"scale {s.scale}: {a.n_train or 'all'} train images/class, {a.size} px, budget {a.budget:.0f} s of training per method, "
-          f"seed {a.seed}")
+    print(
+        f"scale {s.scale}: {a.n_train or 'all'} train images/class, {a.size} px, budget {a.budget:.0f} s of training per method, "
+        f"seed {a.seed}"
+    )
     base = load_lite0_imagenet()
     rows = []
-    for fam in a.families: rows += run_family(fam, a, s, base)
+    for fam in a.families:
+        rows += run_family(fam, a, s, base)
     df = pd.DataFrame(rows)
     pd.set_option('display.width', 160)
-    print(df.assign(accuracy=(100*df.accuracy).round(1), train_time=df.train_time.round(1)).to_string(index=False))
+    print(df.assign(accuracy=(100 * df.accuracy).round(1), train_time=df.train_time.round(1)).to_string(index=False))
     print()
     for fam, g in df.groupby('dataset', sort=False):
         g = g.set_index('method').accuracy
-        pre = g['warm probe + fine-tuning (Lite0)']     # the pipeline fixed in advance (no picking the best on the test set)
+        pre = g[
+            'warm probe + fine-tuning (Lite0)'
+        ]  # the pipeline fixed in advance (no picking the best on the test set)
         scr = g['from scratch (resnet_scratch)']
-        print(f"{fam:11s} equal budget {a.budget:.0f} s: pretrained (probe + fine-tuning) {pre:.1%} vs from scratch {scr:.1%} -> "
-              f"ratio pretrained/scratch = {pre/max(scr, 1e-9):.2f}x, gap {100*(pre-scr):+.1f} points "
-              f"(no training at all: {g['no training (Lite0 head, 10 logits)']:.1%})")
+        print(
+            f"{fam:11s} equal budget {a.budget:.0f} s: pretrained (probe + fine-tuning) {pre:.1%} vs from scratch {scr:.1%} -> "
+            f"ratio pretrained/scratch = {pre / max(scr, 1e-9):.2f}x, gap {100 * (pre - scr):+.1f} points "
+            f"(no training at all: {g['no training (Lite0 head, 10 logits)']:.1%})"
+        )
     return df
 
 

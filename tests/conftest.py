@@ -1,17 +1,22 @@
 """Shared fixtures: the real-image mirror (../shared/data beside the repository) and isolated settings."""
+
 import os
 from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-MIRROR = Path(os.environ.get('COURSE_DATA_MIRROR', '').split(os.pathsep)[0] or REPO.parent/'shared'/'data').resolve()
+MIRROR = Path(
+    os.environ.get('COURSE_DATA_MIRROR', '').split(os.pathsep)[0] or REPO.parent / 'shared' / 'data'
+).resolve()
 
 
 @pytest.fixture(scope='session')
 def mirror() -> Path:
-    if not (MIRROR/'imagenette'/'train').is_dir():
-        pytest.fail(f"The real-image mirror is missing: expected {MIRROR}/imagenette (../shared/data beside the repo, "
-                    "or COURSE_DATA_MIRROR).")
+    if not (MIRROR / 'imagenette' / 'train').is_dir():
+        pytest.fail(
+            f"The real-image mirror is missing: expected {MIRROR}/imagenette (../shared/data beside the repo, "
+            "or COURSE_DATA_MIRROR)."
+        )
     return MIRROR
 
 
@@ -19,5 +24,24 @@ def mirror() -> Path:
 def tiny_settings(tmp_path, mirror):
     "Settings at tiny scale with the real mirror and a private cache folder."
     from course_lib.core import load_settings
-    env = {'COURSE_SCALE': 'tiny', 'COURSE_DATA_MIRROR': str(mirror), 'COURSE_CACHE': str(tmp_path/'cache')}
+
+    env = {'COURSE_SCALE': 'tiny', 'COURSE_DATA_MIRROR': str(mirror), 'COURSE_CACHE': str(tmp_path / 'cache')}
     return load_settings(env=env)
+
+
+def pytest_collection_modifyitems(config, items):
+    "Skip `gpu` tests without CUDA (they are for the GPU machine), and `browser` tests without Chromium."
+    import shutil
+
+    try:
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+    except ImportError:
+        has_cuda = False
+    has_browser = bool(shutil.which('chromium') and shutil.which('chromedriver'))
+    for item in items:
+        if 'gpu' in item.keywords and not has_cuda:
+            item.add_marker(pytest.mark.skip(reason='needs a CUDA GPU'))
+        if 'browser' in item.keywords and not has_browser:
+            item.add_marker(pytest.mark.skip(reason='needs chromium and chromium-driver (apt-get install)'))

@@ -1,5 +1,7 @@
 """Tests of the `course` command (course_lib.cli.main)."""
-import json, shutil, subprocess, sys
+
+import shutil
+import subprocess
 from pathlib import Path
 
 import nbformat
@@ -18,51 +20,62 @@ def _nb(path, *cells):
 
 def test_run_writes_executed_notebook(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv('COURSE_SCALE', raising=False)
-    nb = _nb(tmp_path/'tiny.ipynb', "import os, pathlib\nprint('scale', os.environ['COURSE_SCALE'])\nprint('cwd', pathlib.Path.cwd().name)",
-             "x = sum(range(10))\nx")
-    assert main(['run', str(nb), '--scale', 'tiny', '--out', str(tmp_path/'out')]) == 0
+    nb = _nb(
+        tmp_path / 'tiny.ipynb',
+        "import os, pathlib\nprint('scale', os.environ['COURSE_SCALE'])\nprint('cwd', pathlib.Path.cwd().name)",
+        "x = sum(range(10))\nx",
+    )
+    assert main(['run', str(nb), '--scale', 'tiny', '--out', str(tmp_path / 'out')]) == 0
     out = capsys.readouterr().out
-    assert "[1/1] tiny.ipynb ... ok in" in out and str(tmp_path/'out'/'tiny.ipynb') in out
-    ran = nbformat.read(tmp_path/'out'/'tiny.ipynb', as_version=4)
-    assert ran.cells[0].outputs[0]['text'] == 'scale tiny\ncwd nbs\n'   # runs in the repo's nbs/
+    assert "[1/1] tiny.ipynb ... ok in" in out and str(tmp_path / 'out' / 'tiny.ipynb') in out
+    ran = nbformat.read(tmp_path / 'out' / 'tiny.ipynb', as_version=4)
+    assert ran.cells[0].outputs[0]['text'] == f'scale tiny\ncwd {tmp_path.name}\n'  # runs in its own folder
     assert ran.cells[1].outputs[0]['data']['text/plain'] == '45'
-    assert nbformat.read(nb, as_version=4).cells[0].outputs == []        # the source is not modified
+    assert nbformat.read(nb, as_version=4).cells[0].outputs == []  # the source is not modified
 
 
 def test_run_failing_cell_reports_and_continues(tmp_path, capsys):
-    bad = _nb(tmp_path/'a_bad.ipynb', "x = 1", "raise ValueError('boom')", "y = 2")
-    good = _nb(tmp_path/'b_good.ipynb', "print('fine')")
-    assert main(['run', str(bad), str(good), '--scale', 'tiny', '--out', str(tmp_path/'out')]) == 1
+    bad = _nb(tmp_path / 'a_bad.ipynb', "x = 1", "raise ValueError('boom')", "y = 2")
+    good = _nb(tmp_path / 'b_good.ipynb', "print('fine')")
+    assert main(['run', str(bad), str(good), '--scale', 'tiny', '--out', str(tmp_path / 'out')]) == 1
     out = capsys.readouterr().out
     assert 'FAILED' in out and 'a_bad.ipynb cell 1: ValueError: boom' in out
     assert '[2/2] b_good.ipynb ... ok' in out
     assert '1 of 2 notebooks ran without error' in out
-    assert (tmp_path/'out'/'a_bad.ipynb').exists() and (tmp_path/'out'/'b_good.ipynb').exists()
+    assert (tmp_path / 'out' / 'a_bad.ipynb').exists() and (tmp_path / 'out' / 'b_good.ipynb').exists()
     # --stop-on-error stops after the first failure
-    assert main(['run', str(bad), str(good), '--scale', 'tiny', '--out', str(tmp_path/'out2'), '--stop-on-error']) == 1
-    assert not (tmp_path/'out2'/'b_good.ipynb').exists()
+    assert (
+        main(['run', str(bad), str(good), '--scale', 'tiny', '--out', str(tmp_path / 'out2'), '--stop-on-error']) == 1
+    )
+    assert not (tmp_path / 'out2' / 'b_good.ipynb').exists()
 
 
-@pytest.mark.parametrize('argv, code, msg', [
-    (['run', 'no_such_notebook.ipynb', '--scale', 'tiny'], 2, "notebook 'no_such_notebook.ipynb' not found"),
-    (['run', str(REPO/'settings.ini'), '--scale', 'tiny'], 2, 'is not a notebook (.ipynb)'),
-    (['run', '--scale', 'tiny', '--timeout', '0'], 2, '--timeout must be positive'),
-    (['grade', 'x', '--out', 'o', '--jobs', '0'], 2, '--jobs must be at least 1'),
-    (['grade', '.', '--out', 'o', '--bundle', '/no/such/bundle'], 2, "grader bundle '/no/such/bundle' not found"),
-    (['release', '/no/such.ipynb', '--out', 'o'], 2, "exercise notebook '/no/such.ipynb' not found"),
-])
+@pytest.mark.parametrize(
+    'argv, code, msg',
+    [
+        (['run', 'no_such_notebook.ipynb', '--scale', 'tiny'], 2, "notebook 'no_such_notebook.ipynb' not found"),
+        (['run', str(REPO / 'settings.ini'), '--scale', 'tiny'], 2, 'is not a notebook (.ipynb)'),
+        (['run', '--scale', 'tiny', '--timeout', '0'], 2, '--timeout must be positive'),
+        (['grade', 'x', '--out', 'o', '--jobs', '0'], 2, '--jobs must be at least 1'),
+        (['grade', '.', '--out', 'o', '--bundle', '/no/such/bundle'], 2, "grader bundle '/no/such/bundle' not found"),
+        (['release', '/no/such.ipynb', '--out', 'o'], 2, "exercise notebook '/no/such.ipynb' not found"),
+    ],
+)
 def test_bad_arguments_clear_errors(argv, code, msg, capsys):
     assert main(argv) == code
     err = capsys.readouterr().err
     assert msg in err and 'Traceback' not in err
 
 
-@pytest.mark.parametrize('argv, msg', [
-    (['run', '--scale', 'huge'], "invalid choice: 'huge'"),
-    (['grade', 'subs'], 'the following arguments are required: --out'),
-    (['release', 'x.ipynb'], 'the following arguments are required: --out'),
-    (['frobnicate'], "invalid choice: 'frobnicate'"),
-])
+@pytest.mark.parametrize(
+    'argv, msg',
+    [
+        (['run', '--scale', 'huge'], "invalid choice: 'huge'"),
+        (['grade', 'subs'], 'the following arguments are required: --out'),
+        (['release', 'x.ipynb'], 'the following arguments are required: --out'),
+        (['frobnicate'], "invalid choice: 'frobnicate'"),
+    ],
+)
 def test_argparse_errors(argv, msg, capsys):
     with pytest.raises(SystemExit) as e:
         main(argv)
@@ -85,28 +98,55 @@ def test_settings(capsys, monkeypatch):
 def test_lessons_found_in_repo():
     assert repo_root() == REPO
     les = lesson_notebooks()
-    assert les and all(p.parent == REPO/'nbs' and p.name[0] == '0' for p in les)
+    assert [p.name[:3] for p in les] == ['01_', '02_', '03_'] and all(p.parent == REPO / 'nbs' / 'lessons' for p in les)
     assert les == sorted(les)
 
 
 def test_release_and_grade_commands(tmp_path, capsys):
-    ex = _nb(tmp_path/'hw.ipynb', "from course_lib.grading import check",
-             "#| exercise: q1 points=3\n### BEGIN SOLUTION\nanswer = 6 * 7\n### END SOLUTION",
-             "# tests: q1\nassert answer == 42\n### BEGIN HIDDEN TESTS\nassert isinstance(answer, int)\n### END HIDDEN TESTS")
-    assert main(['release', str(ex), '--out', str(tmp_path/'rel')]) == 0
-    assert (tmp_path/'rel'/'student'/'hw.ipynb').exists() and (tmp_path/'rel'/'grader'/'hw.json').exists()
-    subs = tmp_path/'subs'; subs.mkdir()
-    shutil.copy(ex, subs/'ann.ipynb'); shutil.copy(tmp_path/'rel'/'student'/'hw.ipynb', subs/'bob.ipynb')
+    ex = _nb(
+        tmp_path / 'hw.ipynb',
+        "from course_lib.grading import check",
+        "#| exercise: q1 points=3\n### BEGIN SOLUTION\nanswer = 6 * 7\n### END SOLUTION",
+        "# tests: q1\nassert answer == 42\n### BEGIN HIDDEN TESTS\nassert isinstance(answer, int)\n### END HIDDEN TESTS",
+    )
+    assert main(['release', str(ex), '--out', str(tmp_path / 'rel')]) == 0
+    assert (tmp_path / 'rel' / 'student' / 'hw.ipynb').exists() and (tmp_path / 'rel' / 'grader' / 'hw.json').exists()
+    subs = tmp_path / 'subs'
+    subs.mkdir()
+    shutil.copy(ex, subs / 'ann.ipynb')
+    shutil.copy(tmp_path / 'rel' / 'student' / 'hw.ipynb', subs / 'bob.ipynb')
     capsys.readouterr()
-    assert main(['grade', str(subs), '--out', str(tmp_path/'g'), '--bundle', str(tmp_path/'rel'), '--jobs', '2',
-                 '--cell-timeout', '30', '--notebook-timeout', '120', '--no-progress']) == 0
+    assert (
+        main(
+            [
+                'grade',
+                str(subs),
+                '--out',
+                str(tmp_path / 'g'),
+                '--bundle',
+                str(tmp_path / 'rel'),
+                '--jobs',
+                '2',
+                '--cell-timeout',
+                '30',
+                '--notebook-timeout',
+                '120',
+                '--no-progress',
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert 'Grades (points / max)' in out and 'gradebook.csv' in out
-    gb = (tmp_path/'g'/'gradebook.csv').read_text().splitlines()
-    assert gb[1].startswith('ann,hw,q1,3,3,passed') and gb[2].startswith('bob,hw,q1,0,3,error,') and 'not answered' in gb[2]
+    gb = (tmp_path / 'g' / 'gradebook.csv').read_text().splitlines()
+    assert (
+        gb[1].startswith('ann,hw,q1,3,3,passed')
+        and gb[2].startswith('bob,hw,q1,0,3,error,')
+        and 'not answered' in gb[2]
+    )
     # a broken exercise: clear error naming notebook, cell and line
-    bad = _nb(tmp_path/'broken.ipynb', "#| exercise: q1\n### BEGIN SOLUTION\nx = 1\n")
-    assert main(['release', str(bad), '--out', str(tmp_path/'rel2')]) == 2
+    bad = _nb(tmp_path / 'broken.ipynb', "#| exercise: q1\n### BEGIN SOLUTION\nx = 1\n")
+    assert main(['release', str(bad), '--out', str(tmp_path / 'rel2')]) == 2
     assert 'broken.ipynb, cell 0, line 2: ### BEGIN SOLUTION on line 2 is never closed' in capsys.readouterr().err
 
 

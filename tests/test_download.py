@@ -1,6 +1,15 @@
 """course_lib.download against a real HTTP server on 127.0.0.1 (no internet), with archives built from real
 photographs of the data mirror (../shared/data, never copied into the repo)."""
-import errno, hashlib, io, os, re, socket, tarfile, threading, time
+
+import errno
+import hashlib
+import io
+import os
+import re
+import socket
+import tarfile
+import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
@@ -9,9 +18,19 @@ import pytest
 from PIL import Image
 
 import course_lib.download as dl
-from course_lib.download import (download_url, safe_extract, archive_top_folder, DownloadError, NetworkError,
-                                 HTTPStatusError, TruncatedDownload, ChecksumMismatch, DiskFullError,
-                                 UnsafeArchiveError, CorruptArchiveError)
+from course_lib.download import (
+    download_url,
+    safe_extract,
+    archive_top_folder,
+    DownloadError,
+    NetworkError,
+    HTTPStatusError,
+    TruncatedDownload,
+    ChecksumMismatch,
+    DiskFullError,
+    UnsafeArchiveError,
+    CorruptArchiveError,
+)
 
 MIRROR = Path(__file__).resolve().parents[1].parent / 'shared' / 'data'
 TOP = 'imagenette2-mini'
@@ -32,7 +51,8 @@ def archive(tmp_path_factory):
             for wnid in sorted(p.name for p in (src / split).iterdir())[:2]:
                 for p in sorted((src / split / wnid).glob('*.JPEG'))[:n]:
                     arc = f'{TOP}/{split}/{wnid}/{p.name}'
-                    t.add(p, arcname=arc); names.append(arc)
+                    t.add(p, arcname=arc)
+                    names.append(arc)
     data = path.read_bytes()
     assert len(data) > 8 * CHUNK, 'the test archive should span several chunks'
     return SimpleNamespace(path=path, data=data, sha=hashlib.sha256(data).hexdigest(), names=names)
@@ -41,69 +61,91 @@ def archive(tmp_path_factory):
 # ---------------------------------------------------------------- the HTTP server
 class Handler(BaseHTTPRequestHandler):
     "Serves server.files; honours Range unless server.ignore_range; obeys server.drop_after / statuses / corrupt."
-    def log_message(self, *args): pass
+
+    def log_message(self, *args):
+        pass
 
     def do_GET(self):
         srv = self.server
         rng = self.headers.get('Range')
         entry = dict(path=self.path, range=rng, status=None, sent=0)
         srv.log.append(entry)
-        if srv.stall: time.sleep(srv.stall)                  # a server that accepts but never answers in time
-        if srv.statuses:                                      # forced status for this request (503, ...)
-            entry['status'] = srv.statuses.pop(0); return self.send_error(entry['status'])
+        if srv.stall:
+            time.sleep(srv.stall)  # a server that accepts but never answers in time
+        if srv.statuses:  # forced status for this request (503, ...)
+            entry['status'] = srv.statuses.pop(0)
+            return self.send_error(entry['status'])
         body = srv.files.get(self.path)
-        if body is None: entry['status'] = 404; return self.send_error(404)
-        if srv.corrupt:                                       # flip 64 bytes in the middle
+        if body is None:
+            entry['status'] = 404
+            return self.send_error(404)
+        if srv.corrupt:  # flip 64 bytes in the middle
             mid = len(body) // 2
-            body = body[:mid] + bytes(b ^ 0xFF for b in body[mid:mid + 64]) + body[mid + 64:]
+            body = body[:mid] + bytes(b ^ 0xFF for b in body[mid : mid + 64]) + body[mid + 64 :]
         start, end = 0, len(body) - 1
         m = re.fullmatch(r'bytes=(\d+)-(\d*)', rng or '')
         if m and not srv.ignore_range:
             start = int(m.group(1))
-            if m.group(2): end = min(int(m.group(2)), end)
+            if m.group(2):
+                end = min(int(m.group(2)), end)
             if start >= len(body):
                 entry['status'] = 416
-                self.send_response(416); self.send_header('Content-Range', f'bytes */{len(body)}')
-                self.send_header('Content-Length', '0'); return self.end_headers()
+                self.send_response(416)
+                self.send_header('Content-Range', f'bytes */{len(body)}')
+                self.send_header('Content-Length', '0')
+                return self.end_headers()
             entry['status'] = 206
-            self.send_response(206); self.send_header('Content-Range', f'bytes {start}-{end}/{len(body)}')
+            self.send_response(206)
+            self.send_header('Content-Range', f'bytes {start}-{end}/{len(body)}')
         else:
-            entry['status'] = 200; self.send_response(200)
-        data = body[start:end + 1]
-        self.send_header('Content-Length', str(len(data))); self.end_headers()
-        if srv.drop_after: data = data[:srv.drop_after.pop(0)]   # announce everything, send less, hang up
+            entry['status'] = 200
+            self.send_response(200)
+        data = body[start : end + 1]
+        self.send_header('Content-Length', str(len(data)))
+        self.end_headers()
+        if srv.drop_after:
+            data = data[: srv.drop_after.pop(0)]  # announce everything, send less, hang up
         for i in range(0, len(data), 8192):
-            self.wfile.write(data[i:i + 8192]); entry['sent'] += len(data[i:i + 8192])
+            self.wfile.write(data[i : i + 8192])
+            entry['sent'] += len(data[i : i + 8192])
 
 
 @pytest.fixture
 def server(archive):
     srv = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
     srv.daemon_threads = True
-    srv.handle_error = lambda request, client_address: None   # clients that hang up are part of the tests
+    srv.handle_error = lambda request, client_address: None  # clients that hang up are part of the tests
     srv.files, srv.log, srv.drop_after, srv.statuses = {f'/{TOP}.tgz': archive.data}, [], [], []
     srv.ignore_range = srv.corrupt = False
     srv.stall = 0
     srv.url = f'http://127.0.0.1:{srv.server_address[1]}/{TOP}.tgz'
-    th = threading.Thread(target=srv.serve_forever, kwargs=dict(poll_interval=0.02), daemon=True); th.start()
+    th = threading.Thread(target=srv.serve_forever, kwargs=dict(poll_interval=0.02), daemon=True)
+    th.start()
     yield srv
-    srv.shutdown(); srv.server_close(); th.join(5)
+    srv.shutdown()
+    srv.server_close()
+    th.join(5)
 
 
 @pytest.fixture(autouse=True)
-def no_retry_wait(monkeypatch): monkeypatch.setattr(dl, 'RETRY_WAIT', 0.0)
+def no_retry_wait(monkeypatch):
+    monkeypatch.setattr(dl, 'RETRY_WAIT', 0.0)
 
 
-def part_of(dest): return dest.with_name(dest.name + '.part')
+def part_of(dest):
+    return dest.with_name(dest.name + '.part')
 
-def leftovers(folder): return sorted(p.name for p in Path(folder).iterdir() if '.extracting-' in p.name)
+
+def leftovers(folder):
+    return sorted(p.name for p in Path(folder).iterdir() if '.extracting-' in p.name)
 
 
 # ---------------------------------------------------------------- downloads
 def test_full_download_verify_extract(server, archive, tmp_path):
     dest = tmp_path / 'dl' / f'{TOP}.tgz'
-    out = download_url(server.url, dest, expected_size=len(archive.data), sha256=archive.sha, progress=False,
-                       chunk_size=CHUNK)
+    out = download_url(
+        server.url, dest, expected_size=len(archive.data), sha256=archive.sha, progress=False, chunk_size=CHUNK
+    )
     assert out == dest and dest.read_bytes() == archive.data and not part_of(dest).exists()
     assert [(e['range'], e['status'], e['sent']) for e in server.log] == [(None, 200, len(archive.data))]
     # a finished, verified download is returned without asking the server again
@@ -116,8 +158,9 @@ def test_full_download_verify_extract(server, archive, tmp_path):
     assert got == sorted(archive.names)
     for p in root.rglob('*.JPEG'):
         with Image.open(p) as im:
-            im = im.convert('RGB'); im.load()
-            assert im.size == (224, 224)      # the mirror's Imagenette copies are 224 x 224
+            im = im.convert('RGB')
+            im.load()
+            assert im.size == (224, 224)  # the mirror's Imagenette copies are 224 x 224
     assert leftovers(tmp_path) == []
 
 
@@ -134,7 +177,7 @@ def test_interrupted_download_resumes_with_range(server, archive, tmp_path):
     download_url(server.url, dest, expected_size=n, sha256=archive.sha, progress=False, chunk_size=CHUNK)
     second = server.log[1]
     assert second['range'] == f'bytes={first}-' and second['status'] == 206
-    assert second['sent'] == n - first and second['sent'] < first < n      # fewer bytes the second time
+    assert second['sent'] == n - first and second['sent'] < first < n  # fewer bytes the second time
     assert dest.read_bytes() == archive.data and not part_of(dest).exists()
 
 
@@ -146,9 +189,8 @@ def test_dropped_connections_are_retried_by_resuming(server, archive, tmp_path, 
     assert len(data) % 4 == pad
     server.files[f'/{TOP}.tgz'] = data
     n, q, dest = len(data), len(data) // 4, tmp_path / 'a.tgz'
-    server.drop_after = [q, q]                  # each of the first two connections sends q bytes, then hangs up
-    download_url(server.url, dest, sha256=hashlib.sha256(data).hexdigest(), progress=False, chunk_size=CHUNK,
-                 retries=3)
+    server.drop_after = [q, q]  # each of the first two connections sends q bytes, then hangs up
+    download_url(server.url, dest, sha256=hashlib.sha256(data).hexdigest(), progress=False, chunk_size=CHUNK, retries=3)
     assert [e['range'] for e in server.log] == [None, f'bytes={q}-', f'bytes={2 * q}-']
     assert [e['sent'] for e in server.log] == [q, q, n - 2 * q]
     assert dest.read_bytes() == data
@@ -156,11 +198,11 @@ def test_dropped_connections_are_retried_by_resuming(server, archive, tmp_path, 
 
 def test_server_that_ignores_range_restarts_cleanly(server, archive, tmp_path):
     n, dest = len(archive.data), tmp_path / 'a.tgz'
-    part_of(dest).write_bytes(archive.data[:n // 3])
+    part_of(dest).write_bytes(archive.data[: n // 3])
     server.ignore_range = True
     download_url(server.url, dest, expected_size=n, sha256=archive.sha, progress=False, chunk_size=CHUNK)
     assert [(e['range'], e['status'], e['sent']) for e in server.log] == [(f'bytes={n // 3}-', 200, n)]
-    assert dest.read_bytes() == archive.data        # not the old third followed by the whole file
+    assert dest.read_bytes() == archive.data  # not the old third followed by the whole file
 
 
 def test_complete_part_gets_416_and_is_verified(server, archive, tmp_path):
@@ -177,7 +219,7 @@ def test_404_raises_http_status_error(server, tmp_path):
         download_url(url, tmp_path / 'x.tgz', progress=False)
     e = ei.value
     assert e.status == 404 and '404' in str(e) and url in str(e) and 'COURSE_DATA_MIRROR' in str(e)
-    assert len(server.log) == 1                   # a 404 is not retried
+    assert len(server.log) == 1  # a 404 is not retried
     assert list(tmp_path.iterdir()) == []
 
 
@@ -185,15 +227,17 @@ def test_server_errors_are_retried_then_reported(server, archive, tmp_path):
     server.statuses = [503]
     download_url(server.url, tmp_path / 'a.tgz', sha256=archive.sha, progress=False, retries=1)
     assert [e['status'] for e in server.log] == [503, 200]
-    server.log.clear(); server.statuses = [503, 503]
+    server.log.clear()
+    server.statuses = [503, 503]
     with pytest.raises(HTTPStatusError) as ei:
         download_url(server.url, tmp_path / 'b.tgz', progress=False, retries=1)
     assert ei.value.status == 503 and len(server.log) == 2
 
 
 def test_connection_refused_raises_network_error(tmp_path):
-    with socket.socket() as s:                    # a port that nothing listens on any more
-        s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]
+    with socket.socket() as s:  # a port that nothing listens on any more
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
     url = f'http://127.0.0.1:{port}/{TOP}.tgz'
     with pytest.raises(NetworkError) as ei:
         download_url(url, tmp_path / 'x.tgz', progress=False, retries=1, timeout=5)
@@ -204,7 +248,7 @@ def test_connection_refused_raises_network_error(tmp_path):
 
 
 def test_timeout_raises_network_error(server, tmp_path):
-    server.stall = 5.0            # the answer would come after 5 s; the 0.2 s timeout must fire long before
+    server.stall = 5.0  # the answer would come after 5 s; the 0.2 s timeout must fire long before
     t0 = time.perf_counter()
     with pytest.raises(NetworkError, match='timed out after 0.2 s') as ei:
         download_url(server.url, tmp_path / 'a.tgz', progress=False, timeout=0.2, retries=0)
@@ -214,12 +258,12 @@ def test_timeout_raises_network_error(server, tmp_path):
 
 def test_truncated_without_retries(server, archive, tmp_path):
     n, dest = len(archive.data), tmp_path / 'a.tgz'
-    server.drop_after = [5000, 5000, 5000]            # the server hangs up early every time
+    server.drop_after = [5000, 5000, 5000]  # the server hangs up early every time
     with pytest.raises(TruncatedDownload) as ei:
         download_url(server.url, dest, progress=False, chunk_size=CHUNK, retries=2)
     e = ei.value
     assert (e.got, e.expected) == (15000, n) and f'{n:,}' in str(e) and server.url in str(e)
-    assert [x['range'] for x in server.log] == [None, 'bytes=5000-', 'bytes=10000-']   # each retry resumed
+    assert [x['range'] for x in server.log] == [None, 'bytes=5000-', 'bytes=10000-']  # each retry resumed
     assert part_of(dest).read_bytes() == archive.data[:15000] and not dest.exists()
 
 
@@ -232,7 +276,7 @@ def test_checksum_mismatch_keeps_the_bytes_and_next_call_starts_clean(server, ar
     assert e.kind == 'sha256' and e.expected == archive.sha and e.got != archive.sha
     assert archive.sha in str(e) and e.got in str(e) and str(bad) in str(e)
     assert not dest.exists() and not part_of(dest).exists() and bad.stat().st_size == len(archive.data)
-    server.corrupt = False                            # a transient corruption: the next call just works
+    server.corrupt = False  # a transient corruption: the next call just works
     download_url(server.url, dest, expected_size=len(archive.data), sha256=archive.sha, progress=False)
     assert server.log[-1]['range'] is None and dest.read_bytes() == archive.data
 
@@ -247,11 +291,14 @@ def test_announced_size_differs_from_expected(server, archive, tmp_path):
 def test_disk_full_while_writing_keeps_part_for_resume(server, archive, tmp_path, monkeypatch):
     n, dest, calls = len(archive.data), tmp_path / 'a.tgz', []
     real_write = dl._write
+
     def full_disk_write(f, chunk):
         calls.append(len(chunk))
-        if len(calls) <= 2: return real_write(f, chunk)
-        real_write(f, chunk[:1000])                   # the OS took part of the chunk, then the disk was full
+        if len(calls) <= 2:
+            return real_write(f, chunk)
+        real_write(f, chunk[:1000])  # the OS took part of the chunk, then the disk was full
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
     monkeypatch.setattr(dl, '_write', full_disk_write)
     with pytest.raises(DiskFullError) as ei:
         download_url(server.url, dest, sha256=archive.sha, progress=False, chunk_size=CHUNK)
@@ -259,8 +306,8 @@ def test_disk_full_while_writing_keeps_part_for_resume(server, archive, tmp_path
     assert have == calls[0] + calls[1] + 1000 and not dest.exists()
     e = ei.value
     assert e.needed == n - have and f'{n - have:,}' in str(e) and str(tmp_path) in str(e) and 'resume' in str(e)
-    assert len(server.log) == 1                       # a full disk is not retried
-    monkeypatch.setattr(dl, '_write', real_write)     # space freed: the same call resumes
+    assert len(server.log) == 1  # a full disk is not retried
+    monkeypatch.setattr(dl, '_write', real_write)  # space freed: the same call resumes
     download_url(server.url, dest, sha256=archive.sha, progress=False, chunk_size=CHUNK)
     assert server.log[-1]['range'] == f'bytes={have}-' and dest.read_bytes() == archive.data
 
@@ -274,27 +321,36 @@ def test_not_enough_free_space_is_reported_before_downloading(server, archive, t
 
 
 def test_bad_arguments(tmp_path):
-    with pytest.raises(ValueError, match='sha256'): download_url('http://127.0.0.1:9/x', tmp_path / 'x', sha256='abc')
-    with pytest.raises(ValueError, match='expected_size'): download_url('http://127.0.0.1:9/x', tmp_path / 'x', expected_size=-1)
-    with pytest.raises(ValueError, match='chunk_size'): download_url('http://127.0.0.1:9/x', tmp_path / 'x', chunk_size=0)
-    with pytest.raises(ValueError, match='retries'): download_url('http://127.0.0.1:9/x', tmp_path / 'x', retries=-1)
-    with pytest.raises(FileNotFoundError, match='no archive'): safe_extract(tmp_path / 'missing.tgz', tmp_path / 'out')
+    with pytest.raises(ValueError, match='sha256'):
+        download_url('http://127.0.0.1:9/x', tmp_path / 'x', sha256='abc')
+    with pytest.raises(ValueError, match='expected_size'):
+        download_url('http://127.0.0.1:9/x', tmp_path / 'x', expected_size=-1)
+    with pytest.raises(ValueError, match='chunk_size'):
+        download_url('http://127.0.0.1:9/x', tmp_path / 'x', chunk_size=0)
+    with pytest.raises(ValueError, match='retries'):
+        download_url('http://127.0.0.1:9/x', tmp_path / 'x', retries=-1)
+    with pytest.raises(FileNotFoundError, match='no archive'):
+        safe_extract(tmp_path / 'missing.tgz', tmp_path / 'out')
     assert list(tmp_path.iterdir()) == []
 
 
 # ---------------------------------------------------------------- extraction
 def test_corrupt_archive(archive, tmp_path):
     data, mid = archive.data, len(archive.data) // 2
-    cases = {'flipped': data[:mid] + bytes(b ^ 0xFF for b in data[mid:mid + 64]) + data[mid + 64:],
-             'truncated': data[:mid],
-             'not_a_tar': (MIRROR / 'imagenette' / 'train').glob('*/*.JPEG').__next__().read_bytes()}
+    cases = {
+        'flipped': data[:mid] + bytes(b ^ 0xFF for b in data[mid : mid + 64]) + data[mid + 64 :],
+        'truncated': data[:mid],
+        'not_a_tar': (MIRROR / 'imagenette' / 'train').glob('*/*.JPEG').__next__().read_bytes(),
+    }
     for name, blob in cases.items():
-        bad = tmp_path / f'{name}.tgz'; bad.write_bytes(blob)
+        bad = tmp_path / f'{name}.tgz'
+        bad.write_bytes(blob)
         with pytest.raises(CorruptArchiveError) as ei:
             safe_extract(bad, tmp_path / f'out_{name}', progress=False)
         assert str(bad) in str(ei.value) and 'download it again' in str(ei.value), name
         assert not (tmp_path / f'out_{name}').exists() and leftovers(tmp_path) == [], name
-    with pytest.raises(CorruptArchiveError): archive_top_folder(tmp_path / 'truncated.tgz')
+    with pytest.raises(CorruptArchiveError):
+        archive_top_folder(tmp_path / 'truncated.tgz')
 
 
 def make_tgz(path, members, good_image):
@@ -304,7 +360,8 @@ def make_tgz(path, members, good_image):
         for m in members:
             info = tarfile.TarInfo(m['name'])
             for k, v in m.items():
-                if k != 'data': setattr(info, k, v)
+                if k != 'data':
+                    setattr(info, k, v)
             data = m.get('data', b'')
             info.size = len(data)
             t.addfile(info, io.BytesIO(data) if data else None)
@@ -312,60 +369,71 @@ def make_tgz(path, members, good_image):
 
 
 EVIL = {
-    'dotdot':       [dict(name=f'{TOP}/../../evil.txt', data=b'x')],
-    'absolute':     [dict(name='/ABS/evil.txt', data=b'x')],       # the test replaces /ABS by a folder of tmp_path
-    'symlink_abs':  [dict(name=f'{TOP}/passwd', type=tarfile.SYMTYPE, linkname='/etc/passwd')],
-    'symlink_up':   [dict(name=f'{TOP}/up', type=tarfile.SYMTYPE, linkname='../../..')],
+    'dotdot': [dict(name=f'{TOP}/../../evil.txt', data=b'x')],
+    'absolute': [dict(name='/ABS/evil.txt', data=b'x')],  # the test replaces /ABS by a folder of tmp_path
+    'symlink_abs': [dict(name=f'{TOP}/passwd', type=tarfile.SYMTYPE, linkname='/etc/passwd')],
+    'symlink_up': [dict(name=f'{TOP}/up', type=tarfile.SYMTYPE, linkname='../../..')],
     'hardlink_out': [dict(name=f'{TOP}/h', type=tarfile.LNKTYPE, linkname='../outside.txt')],
-    'device':       [dict(name=f'{TOP}/null', type=tarfile.CHRTYPE, devmajor=1, devminor=3)],
-    'fifo':         [dict(name=f'{TOP}/pipe', type=tarfile.FIFOTYPE)],
+    'device': [dict(name=f'{TOP}/null', type=tarfile.CHRTYPE, devmajor=1, devminor=3)],
+    'fifo': [dict(name=f'{TOP}/pipe', type=tarfile.FIFOTYPE)],
 }
 
 
 @pytest.mark.parametrize('case', list(EVIL))
 def test_unsafe_archives_are_refused(case, archive, tmp_path):
     img = next((MIRROR / 'imagenette' / 'val').glob('*/*.JPEG'))
-    outside = tmp_path / 'outside'; outside.mkdir()
+    outside = tmp_path / 'outside'
+    outside.mkdir()
     members = [dict(m, name=m['name'].replace('/ABS', str(outside))) for m in EVIL[case]]
     evil = make_tgz(tmp_path / 'evil.tgz', members, img)
-    work = tmp_path / 'work'; work.mkdir()
+    work = tmp_path / 'work'
+    work.mkdir()
     before = sorted(str(p) for p in tmp_path.parent.rglob('*') if p.is_relative_to(tmp_path.parent))
     with pytest.raises(UnsafeArchiveError) as ei:
         safe_extract(evil, work / 'dest', progress=False)
     assert ei.value.member == members[0]['name'] and repr(members[0]['name']) in str(ei.value)
     assert not (work / 'dest').exists() and leftovers(work) == []
     after = sorted(str(p) for p in tmp_path.parent.rglob('*') if p.is_relative_to(tmp_path.parent))
-    assert after == before                            # nothing written anywhere around the target
-    with pytest.raises(UnsafeArchiveError): archive_top_folder(evil)
+    assert after == before  # nothing written anywhere around the target
+    with pytest.raises(UnsafeArchiveError):
+        archive_top_folder(evil)
 
 
 def test_failed_extraction_leaves_an_existing_dest_alone(archive, tmp_path):
     img = next((MIRROR / 'imagenette' / 'val').glob('*/*.JPEG'))
-    dest = tmp_path / 'datasets'; (dest / 'imagewoof2-160').mkdir(parents=True)
+    dest = tmp_path / 'datasets'
+    (dest / 'imagewoof2-160').mkdir(parents=True)
     (dest / 'imagewoof2-160' / 'keep.txt').write_text('mine')
     evil = make_tgz(tmp_path / 'evil.tgz', EVIL['dotdot'], img)
-    with pytest.raises(UnsafeArchiveError): safe_extract(evil, dest, progress=False)
+    with pytest.raises(UnsafeArchiveError):
+        safe_extract(evil, dest, progress=False)
     assert sorted(p.name for p in dest.iterdir()) == ['imagewoof2-160'] and leftovers(tmp_path) == []
     # a good archive goes in beside what is there; extracting it again is refused without changing anything
     safe_extract(archive.path, dest, progress=False)
     assert sorted(p.name for p in dest.iterdir()) == sorted(['imagewoof2-160', TOP])
-    with pytest.raises(FileExistsError, match=TOP): safe_extract(archive.path, dest, progress=False)
+    with pytest.raises(FileExistsError, match=TOP):
+        safe_extract(archive.path, dest, progress=False)
     assert (dest / 'imagewoof2-160' / 'keep.txt').read_text() == 'mine' and leftovers(tmp_path) == []
     assert len(list((dest / TOP).rglob('*.JPEG'))) == len(archive.names)
 
 
 def test_symlink_inside_the_target_is_allowed(tmp_path):
     img = next((MIRROR / 'imagenette' / 'val').glob('*/*.JPEG'))
-    tgz = make_tgz(tmp_path / 'ok.tgz', [dict(name=f'{TOP}/train/same.JPEG', type=tarfile.SYMTYPE, linkname='ok.JPEG')], img)
+    tgz = make_tgz(
+        tmp_path / 'ok.tgz', [dict(name=f'{TOP}/train/same.JPEG', type=tarfile.SYMTYPE, linkname='ok.JPEG')], img
+    )
     out = safe_extract(tgz, tmp_path / 'out', progress=False)
     link = out / TOP / 'train' / 'same.JPEG'
     assert link.is_symlink() and link.read_bytes() == img.read_bytes()
 
 
 def test_disk_full_while_extracting(archive, tmp_path, monkeypatch):
-    def no_space(*a, **k): raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    def no_space(*a, **k):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
     monkeypatch.setattr(tarfile.TarFile, 'makefile', no_space)
-    with pytest.raises(DiskFullError) as ei: safe_extract(archive.path, tmp_path / 'out', progress=False)
+    with pytest.raises(DiskFullError) as ei:
+        safe_extract(archive.path, tmp_path / 'out', progress=False)
     assert str(archive.path) in str(ei.value) and not (tmp_path / 'out').exists() and leftovers(tmp_path) == []
 
 
@@ -373,5 +441,8 @@ def test_archive_top_folder_needs_one_folder(tmp_path):
     p = tmp_path / 'two.tgz'
     with tarfile.open(p, 'w:gz') as t:
         for name in ['a/x.txt', 'b/y.txt']:
-            info = tarfile.TarInfo(name); info.size = 1; t.addfile(info, io.BytesIO(b'1'))
-    with pytest.raises(DownloadError, match=r"one top-level folder.*\['a', 'b'\]"): archive_top_folder(p)
+            info = tarfile.TarInfo(name)
+            info.size = 1
+            t.addfile(info, io.BytesIO(b'1'))
+    with pytest.raises(DownloadError, match=r"one top-level folder.*\['a', 'b'\]"):
+        archive_top_folder(p)

@@ -1,16 +1,25 @@
 "Learner: freezing, discriminative LRs, one-cycle, determinism, NaN stop, checkpoints, callbacks, real-image fits."
+
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-import torch.nn as nn
 
-from course_lib.core import seed_everything, load_settings
-from course_lib.learner import (Learner, TrainingDiverged, WeightsMappingError, TensorDataLoader, TensorDataLoaders,
-                                synthetic_dls, resnet_scratch, pretrained_model, features_dls, confusion_matrix,
-                                top_losses, plot_top_losses, plot_history, lite0_zero_shot)
+from course_lib.core import seed_everything
+from course_lib.learner import (
+    Learner,
+    TrainingDiverged,
+    WeightsMappingError,
+    TensorDataLoader,
+    synthetic_dls,
+    resnet_scratch,
+    pretrained_model,
+    features_dls,
+    confusion_matrix,
+    plot_top_losses,
+    lite0_zero_shot,
+)
 
 
 def tiny_model(n_classes=4):
@@ -30,7 +39,8 @@ def test_freeze_really_freezes_body_and_its_batchnorm_stats():
     learn.freeze()
     assert all(not p.requires_grad for p in learn.model.body.parameters())
     learn.fit_one_cycle(1, 1e-2)
-    for k, v in learn.model.body.state_dict().items(): assert torch.equal(v, body0[k]), k   # weights AND running stats
+    for k, v in learn.model.body.state_dict().items():
+        assert torch.equal(v, body0[k]), k  # weights AND running stats
     assert any(not torch.equal(a, b) for a, b in zip(head0, learn.model.head.parameters()))
     assert [g['name'] for g in learn.opt.param_groups] == ['head']
     learn.unfreeze()
@@ -64,12 +74,13 @@ def test_one_cycle_schedule_shape():
     learn = make_learner()
     learn.fit_one_cycle(4, 1e-2, pct_start=0.25)
     lrs = np.array(learn.lrs)[:, 0]
-    n = len(lrs); peak = int(np.argmax(lrs))
+    n = len(lrs)
+    peak = int(np.argmax(lrs))
     assert n == 4 * len(learn.dls.train)
-    assert math.isclose(lrs[0], 1e-2 / 25, rel_tol=1e-3)                # warm-up starts at lr_max/div
+    assert math.isclose(lrs[0], 1e-2 / 25, rel_tol=1e-3)  # warm-up starts at lr_max/div
     assert abs(peak - 0.25 * n) <= 1 and math.isclose(lrs.max(), 1e-2, rel_tol=1e-3)
-    assert np.all(np.diff(lrs[:peak + 1]) >= 0) and np.all(np.diff(lrs[peak:]) <= 0)
-    assert lrs[-1] < 1e-2 / 1e3                                          # anneals to (almost) zero
+    assert np.all(np.diff(lrs[: peak + 1]) >= 0) and np.all(np.diff(lrs[peak:]) <= 0)
+    assert lrs[-1] < 1e-2 / 1e3  # anneals to (almost) zero
 
 
 def test_very_short_fits_work():
@@ -86,7 +97,8 @@ def test_same_seed_same_history_on_cpu():
     h1 = make_learner(seed=3).fit_one_cycle(2, 3e-3)
     h2 = make_learner(seed=3).fit_one_cycle(2, 3e-3)
     h3 = make_learner(seed=4).fit_one_cycle(2, 3e-3)
-    for c in ('train_loss', 'valid_loss', 'accuracy'): assert h1[c].tolist() == h2[c].tolist()
+    for c in ('train_loss', 'valid_loss', 'accuracy'):
+        assert h1[c].tolist() == h2[c].tolist()
     assert h1['train_loss'].tolist() != h3['train_loss'].tolist()
 
 
@@ -101,11 +113,21 @@ def test_nan_loss_raises_training_diverged():
 
 def test_history_columns_callbacks_and_time_budget():
     class CB:
-        def __init__(self): self.calls = []
-        def before_fit(self, learn): self.calls.append('before_fit')
-        def before_epoch(self, learn, epoch): self.calls.append(f'epoch{epoch}')
-        def after_epoch(self, learn, epoch, row): row['size'] = 16 + epoch
-        def after_fit(self, learn): self.calls.append('after_fit')
+        def __init__(self):
+            self.calls = []
+
+        def before_fit(self, learn):
+            self.calls.append('before_fit')
+
+        def before_epoch(self, learn, epoch):
+            self.calls.append(f'epoch{epoch}')
+
+        def after_epoch(self, learn, epoch, row):
+            row['size'] = 16 + epoch
+
+        def after_fit(self, learn):
+            self.calls.append('after_fit')
+
     cb = CB()
     learn = make_learner(cbs=[cb])
     h = learn.fit_one_cycle(2, 1e-3)
@@ -124,45 +146,51 @@ def test_save_load_round_trip(tmp_path):
     learn = make_learner()
     learn.fit_one_cycle(1, 1e-2)
     p0, _ = learn.get_preds()
-    learn.save(tmp_path/'ck.pth')
+    learn.save(tmp_path / 'ck.pth')
     seed_everything(9)
     other = Learner(tiny_model(), learn.dls, progress=False)
     p_other, _ = other.get_preds()
     assert not torch.allclose(p0, p_other)
-    other.load(tmp_path/'ck.pth')
+    other.load(tmp_path / 'ck.pth')
     p1, _ = other.get_preds()
     assert torch.equal(p0, p1) and other.history.equals(learn.history)
     wrong = Learner(resnet_scratch(4, widths=(8, 32), blocks=(1, 1)), learn.dls, progress=False)
-    with pytest.raises(WeightsMappingError, match='does not fit'): wrong.load(tmp_path/'ck.pth')
-    with pytest.raises(FileNotFoundError): wrong.load(tmp_path/'nope.pth')
+    with pytest.raises(WeightsMappingError, match='does not fit'):
+        wrong.load(tmp_path / 'ck.pth')
+    with pytest.raises(FileNotFoundError):
+        wrong.load(tmp_path / 'nope.pth')
 
 
 def test_save_load_keeps_the_frozen_state(tmp_path):
     "A frozen learner saved and loaded is frozen again: only the head is trainable, the body's BN stays in eval."
     pre = Learner(tiny_model(), synthetic_dls(), progress=False)
-    pre.freeze(); pre.fit_one_cycle(1, 1e-2)
-    pre.save(tmp_path/'frozen.pth')
+    pre.freeze()
+    pre.fit_one_cycle(1, 1e-2)
+    pre.save(tmp_path / 'frozen.pth')
     other = Learner(tiny_model(), pre.dls, progress=False)
     assert all(p.requires_grad for p in other.model.parameters())
-    other.load(tmp_path/'frozen.pth')
+    other.load(tmp_path / 'frozen.pth')
     assert other.frozen
     assert not any(p.requires_grad for p in other.body.parameters())
     assert all(p.requires_grad for p in other.model.head.parameters())
     # and an unfrozen checkpoint makes a frozen learner trainable again
-    pre.unfreeze(); pre.save(tmp_path/'unfrozen.pth')
-    other.load(tmp_path/'unfrozen.pth')
+    pre.unfreeze()
+    pre.save(tmp_path / 'unfrozen.pth')
+    other.load(tmp_path / 'unfrozen.pth')
     assert not other.frozen and all(p.requires_grad for p in other.model.parameters())
 
 
 def test_tensor_loader_shuffle_follows_its_seed():
     x, y = torch.arange(100).float().view(100, 1), torch.arange(100)
+
     def order(seed, epochs=2):
         dl = TensorDataLoader(x, y, bs=100, shuffle=True, seed=seed)
         return [next(iter(dl))[1].tolist() for _ in range(epochs)]
+
     a, a2, b = order(0), order(0), order(1)
-    assert a == a2                                  # one seed: the same orders, epoch by epoch
-    assert a[0] != b[0] and a[1] != b[1]            # another seed: other orders
-    assert a[0] != a[1]                             # and each epoch its own order
+    assert a == a2  # one seed: the same orders, epoch by epoch
+    assert a[0] != b[0] and a[1] != b[1]  # another seed: other orders
+    assert a[0] != a[1]  # and each epoch its own order
     assert sorted(a[0]) == list(range(100))
     assert next(iter(TensorDataLoader(x, y, bs=100, shuffle=False, seed=3)))[1].tolist() == list(range(100))
 
@@ -181,6 +209,7 @@ def test_lr_find_restores_weights_and_suggests():
 def real_dls(tmp_path_factory):
     from course_lib.data import make_subset, get_dls
     from course_lib.learner import LITE0_STATS
+
     s = make_subset('imagenette', 10, 5, split='clean', out_dir=tmp_path_factory.mktemp('subsets'), quiet=True)
     mean, std = LITE0_STATS
     return get_dls(s, 64, bs=32, mean=mean, std=std, cache_size=64, device='cpu', progress=False)
@@ -204,10 +233,12 @@ def test_short_real_image_fit_beats_chance(real_dls):
 
 
 def test_plots_on_real_images(real_dls):
-    import matplotlib; matplotlib.use('Agg')
+    import matplotlib
+
+    matplotlib.use('Agg')
     learn = Learner(lite0_zero_shot(real_dls.classes), real_dls, progress=False)
     acc = learn.validate()['accuracy']
-    assert acc >= 0.6, acc        # Lite0's own head, 10 logits kept, at only 64 px
+    assert acc >= 0.6, acc  # Lite0's own head, 10 logits kept, at only 64 px
     df = plot_top_losses(learn, 4)
     assert len(df) == 4 and df['loss'].is_monotonic_decreasing
     assert set(df['actual']) <= set(real_dls.class_names)

@@ -1,17 +1,33 @@
 "Models: weight mapping, ImageNet predictions on real photographs, heads, normalisation, clear errors."
-import sys, urllib.error
+
+import sys
+import urllib.error
 from collections import OrderedDict
 from pathlib import Path
 
 import pytest
 import torch
 
-from course_lib.learner import (ARCHS, LITE0_STATS, IMAGENET_STATS, WeightsMappingError, WeightsUnavailableError,
-                                imagenet_index, lite0_weights_path, load_lite0_imagenet, map_state_dict_in_order,
-                                pretrained_model, resnet_scratch, lite0_zero_shot, init_head_from_imagenet, _timm_lite0)
+from course_lib.learner import (
+    ARCHS,
+    LITE0_STATS,
+    IMAGENET_STATS,
+    WeightsMappingError,
+    WeightsUnavailableError,
+    imagenet_index,
+    lite0_weights_path,
+    load_lite0_imagenet,
+    map_state_dict_in_order,
+    pretrained_model,
+    resnet_scratch,
+    lite0_zero_shot,
+    init_head_from_imagenet,
+    _timm_lite0,
+)
 
-DATA = Path(__file__).resolve().parents[1].parent/'shared'/'data'
-if not DATA.is_dir(): DATA = Path('/work/shared/data')
+DATA = Path(__file__).resolve().parents[1].parent / 'shared' / 'data'
+if not DATA.is_dir():
+    DATA = Path('/work/shared/data')
 
 
 @pytest.fixture(scope='module')
@@ -44,14 +60,21 @@ def test_mapping_rejects_shape_and_count_mismatch():
 def test_imagenet_indices_from_names():
     tench, golf, para = imagenet_index(['n01440764', 'n03445777', 'n03888257'])
     assert (tench, golf, para) == (0, 574, 701)
-    with pytest.raises(KeyError, match='n99999999'): imagenet_index(['n99999999'])
+    with pytest.raises(KeyError, match='n99999999'):
+        imagenet_index(['n99999999'])
 
 
 def _clean_photos(wnid, n, size=224):
     from course_lib.data import load_image
-    fs = sorted(p for d in ('val', 'train') for p in (DATA/'imagenette'/d/wnid).iterdir() if p.name.startswith('ILSVRC2012_val_'))[:n]
+
+    fs = sorted(
+        p
+        for d in ('val', 'train')
+        for p in (DATA / 'imagenette' / d / wnid).iterdir()
+        if p.name.startswith('ILSVRC2012_val_')
+    )[:n]
     assert len(fs) == n
-    x = torch.stack([torch.from_numpy(load_image(f, size).copy()).permute(2, 0, 1).float()/255 for f in fs])
+    x = torch.stack([torch.from_numpy(load_image(f, size).copy()).permute(2, 0, 1).float() / 255 for f in fs])
     return x
 
 
@@ -60,10 +83,13 @@ def test_lite0_names_the_right_imagenet_class_on_real_photos(lite0):
     wn = {'n01440764': 0, 'n03445777': 574, 'n03888257': 701}
     xs, ys = [], []
     for (w, idx), n in zip(wn.items(), (4, 3, 3)):
-        x = _clean_photos(w, n); xs.append(x); ys += [idx]*n
+        x = _clean_photos(w, n)
+        xs.append(x)
+        ys += [idx] * n
     mean, std = (torch.tensor(s).view(1, 3, 1, 1) for s in lite0.norm_stats)
-    assert lite0.norm_stats == LITE0_STATS == ((0.5,)*3, (0.5,)*3)
-    with torch.no_grad(): pred = lite0((torch.cat(xs) - mean)/std).argmax(1)
+    assert lite0.norm_stats == LITE0_STATS == ((0.5,) * 3, (0.5,) * 3)
+    with torch.no_grad():
+        pred = lite0((torch.cat(xs) - mean) / std).argmax(1)
     acc = (pred == torch.tensor(ys)).float().mean().item()
     assert acc >= 0.8, (pred.tolist(), ys)
 
@@ -72,7 +98,8 @@ def test_zero_shot_head_keeps_the_class_logits(lite0):
     wnids = ['n01440764', 'n03445777', 'n03888257']
     zs = lite0_zero_shot(wnids)
     x = torch.randn(2, 3, 64, 64)
-    with torch.no_grad(): full, sub = lite0(x), zs(x)
+    with torch.no_grad():
+        full, sub = lite0(x), zs(x)
     assert sub.shape == (2, 3) and torch.allclose(sub, full[:, [0, 574, 701]], atol=1e-5)
 
 
@@ -82,7 +109,8 @@ def test_pretrained_lite0_new_head():
     x = torch.randn(2, 3, 64, 64)
     m.eval()
     with torch.no_grad():
-        f = m.body(x); out = m(x)
+        f = m.body(x)
+        out = m(x)
     assert f.shape == (2, 1280) and out.shape == (2, 7)
     # the body keeps the ImageNet weights: same stem weights as the 1000-way network
     ref = load_lite0_imagenet()
@@ -104,7 +132,10 @@ def test_resnet_without_weights_builds_offline():
 
 def test_failed_download_names_the_offline_fix(monkeypatch):
     import torchvision.models._api as api
-    def fail(*a, **k): raise urllib.error.URLError('no internet')   # what an offline machine gets
+
+    def fail(*a, **k):
+        raise urllib.error.URLError('no internet')  # what an offline machine gets
+
     monkeypatch.setattr(api, 'load_state_dict_from_url', fail)
     with pytest.raises(WeightsUnavailableError, match="efficientnet_lite0"):
         pretrained_model('resnet34', 10, pretrained=True)
@@ -117,8 +148,10 @@ def test_missing_weights_package_names_pip_install(monkeypatch):
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match='Unknown arch'): pretrained_model('vgg16', 10)
-    with pytest.raises(ValueError, match='n_classes'): resnet_scratch(0)
+    with pytest.raises(ValueError, match='Unknown arch'):
+        pretrained_model('vgg16', 10)
+    with pytest.raises(ValueError, match='n_classes'):
+        resnet_scratch(0)
     assert set(ARCHS) == {'efficientnet_lite0', 'resnet18', 'resnet34', 'resnet50'}
 
 
@@ -127,6 +160,7 @@ def test_warm_started_head_equals_the_zero_shot_head(lite0):
     m = pretrained_model('efficientnet_lite0', 3, dropout=0.0).eval()
     init_head_from_imagenet(m.head, wnids, lite0)
     x = torch.randn(2, 3, 64, 64)
-    with torch.no_grad(): assert torch.allclose(m(x), lite0(x)[:, [0, 574, 701]], atol=1e-4)
+    with torch.no_grad():
+        assert torch.allclose(m(x), lite0(x)[:, [0, 574, 701]], atol=1e-4)
     with pytest.raises(ValueError, match='only a Lite0 body'):
         init_head_from_imagenet(torch.nn.Linear(512, 3), wnids, lite0)

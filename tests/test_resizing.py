@@ -2,14 +2,22 @@
 
 Schedule, batch-size and time-to-target mechanics use plain numbers; the callback and evaluate_at_sizes run the
 real Learner on a tiny subset of real Imagenette photographs from the data mirror."""
+
 import math
 
 import pandas as pd
 import torch
 import pytest
 
-from course_lib.resizing import (ScheduleError, SizeSchedule, bs_for_size, compare_time_to_target, fixres_sizes,
-                                 ProgressiveResizing, time_to_target)
+from course_lib.resizing import (
+    ScheduleError,
+    SizeSchedule,
+    bs_for_size,
+    compare_time_to_target,
+    fixres_sizes,
+    ProgressiveResizing,
+    time_to_target,
+)
 
 
 # ---------------------------------------------------------------- SizeSchedule semantics
@@ -17,14 +25,14 @@ def test_epoch_steps():
     s = SizeSchedule([(0, 64), (2, 96), (4, 128)])
     assert s.unit == 'epoch'
     assert s.sizes(6) == [64, 64, 96, 96, 128, 128]
-    assert [s.size_at(e) for e in range(7)] == [64, 64, 96, 96, 128, 128, 128]   # open-ended without n_epochs
+    assert [s.size_at(e) for e in range(7)] == [64, 64, 96, 96, 128, 128, 128]  # open-ended without n_epochs
     assert s.final_size == 128 and s.sizes_used == [64, 96, 128] and len(s) == 3
 
 
 def test_fraction_steps():
     s = SizeSchedule([(0, 64), (0.4, 96), (0.8, 128)])
     assert s.unit == 'fraction'
-    assert s.sizes(5) == [64, 64, 96, 96, 128]          # epoch e starts at fraction e/5; 2/5 == 0.4 exactly
+    assert s.sizes(5) == [64, 64, 96, 96, 128]  # epoch e starts at fraction e/5; 2/5 == 0.4 exactly
     assert s.sizes(10) == [64] * 4 + [96] * 4 + [128] * 2
     assert s.size_at(4, n_epochs=5) == 128
 
@@ -49,24 +57,28 @@ def test_repr_roundtrip():
     assert eval(repr(s)) == s
 
 
-@pytest.mark.parametrize('steps, msg', [
-    ([], 'at least one'),
-    (5, 'list of (start, size) pairs'),
-    ([(1, 64)], 'must start at 0'),
-    ([(0, 64), (0, 96)], 'strictly increase'),
-    ([(0, 64), (3, 96), (2, 128)], 'strictly increase'),
-    ([(0, 96), (2, 64)], 'shrink'),
-    ([(0, 64.0)], 'whole number of pixels'),
-    ([(0, '64')], 'whole number of pixels'),
-    ([(0, 8)], 'below the minimum'),
-    ([(0, 64), (1.5, 96)], 'Fraction starts must lie in [0, 1)'),
-    ([(0, 64), (1.0, 96)], 'Fraction starts must lie in [0, 1)'),
-    ([(0, 64, 1)], '(start, size) pair'),
-    ([('a', 64)], 'epoch number (int) or a fraction'),
-    ([(0, 64), (-1, 96)], '>= 0'),
-])
+@pytest.mark.parametrize(
+    'steps, msg',
+    [
+        ([], 'at least one'),
+        (5, 'list of (start, size) pairs'),
+        ([(1, 64)], 'must start at 0'),
+        ([(0, 64), (0, 96)], 'strictly increase'),
+        ([(0, 64), (3, 96), (2, 128)], 'strictly increase'),
+        ([(0, 96), (2, 64)], 'shrink'),
+        ([(0, 64.0)], 'whole number of pixels'),
+        ([(0, '64')], 'whole number of pixels'),
+        ([(0, 8)], 'below the minimum'),
+        ([(0, 64), (1.5, 96)], 'Fraction starts must lie in [0, 1)'),
+        ([(0, 64), (1.0, 96)], 'Fraction starts must lie in [0, 1)'),
+        ([(0, 64, 1)], '(start, size) pair'),
+        ([('a', 64)], 'epoch number (int) or a fraction'),
+        ([(0, 64), (-1, 96)], '>= 0'),
+    ],
+)
 def test_schedule_errors(steps, msg):
-    with pytest.raises(ScheduleError) as e: SizeSchedule(steps)
+    with pytest.raises(ScheduleError) as e:
+        SizeSchedule(steps)
     assert msg in str(e.value)
 
 
@@ -77,51 +89,63 @@ def test_allow_shrink_and_min_size():
 
 def test_size_at_errors():
     frac = SizeSchedule([(0, 64), (0.5, 96)])
-    with pytest.raises(ScheduleError, match='pass n_epochs'): frac.size_at(1)
-    with pytest.raises(ScheduleError, match='past the end'): frac.size_at(4, n_epochs=4)
-    with pytest.raises(ScheduleError, match='epoch must be an int'): frac.size_at(-1, n_epochs=4)
-    with pytest.raises(ScheduleError, match='epoch must be an int'): frac.size_at(1.5, n_epochs=4)
-    with pytest.raises(ScheduleError, match='positive int'): frac.sizes(0)
+    with pytest.raises(ScheduleError, match='pass n_epochs'):
+        frac.size_at(1)
+    with pytest.raises(ScheduleError, match='past the end'):
+        frac.size_at(4, n_epochs=4)
+    with pytest.raises(ScheduleError, match='epoch must be an int'):
+        frac.size_at(-1, n_epochs=4)
+    with pytest.raises(ScheduleError, match='epoch must be an int'):
+        frac.size_at(1.5, n_epochs=4)
+    with pytest.raises(ScheduleError, match='positive int'):
+        frac.sizes(0)
     # a step that no epoch reaches is an error, not a silently skipped final size
-    with pytest.raises(ScheduleError, match='get no epoch'): SizeSchedule.even([64, 96, 128]).sizes(2)
-    with pytest.raises(ScheduleError, match='get no epoch'): SizeSchedule([(0, 64), (5, 128)]).sizes(5)
+    with pytest.raises(ScheduleError, match='get no epoch'):
+        SizeSchedule.even([64, 96, 128]).sizes(2)
+    with pytest.raises(ScheduleError, match='get no epoch'):
+        SizeSchedule([(0, 64), (5, 128)]).sizes(5)
 
 
 # ---------------------------------------------------------------- batch size for size
 def test_bs_for_size_keeps_pixels_per_batch():
     assert bs_for_size(128, 32, 128) == 32
-    assert bs_for_size(64, 32, 128) == 128                   # half the side -> 4x the images
-    assert bs_for_size(96, 32, 128) == 56                    # 32 * (128/96)**2 = 56.9 -> multiple of 8
+    assert bs_for_size(64, 32, 128) == 128  # half the side -> 4x the images
+    assert bs_for_size(96, 32, 128) == 56  # 32 * (128/96)**2 = 56.9 -> multiple of 8
     for size in (64, 80, 96, 112, 128):
         bs = bs_for_size(size, 32, 128, multiple=1)
         assert abs(bs * size**2 - 32 * 128**2) / (32 * 128**2) < 0.05
-    assert bs_for_size(256, 32, 128) == 8                    # clipped to min_bs
+    assert bs_for_size(256, 32, 128) == 8  # clipped to min_bs
     assert bs_for_size(32, 32, 128, max_bs=100) == 100
     for bad in [dict(base_bs=0), dict(multiple=0), dict(base_bs=32.5), dict(max_bs=4)]:
         kw = dict(size=64, base_bs=32, base_size=128) | bad
-        with pytest.raises(ScheduleError): bs_for_size(**kw)
+        with pytest.raises(ScheduleError):
+            bs_for_size(**kw)
 
 
 # ---------------------------------------------------------------- time to target
-HIST = pd.DataFrame(dict(epoch=[0, 1, 2, 3], accuracy=[0.20, 0.55, 0.50, 0.70], elapsed=[10., 25., 40., 60.]))
+HIST = pd.DataFrame(dict(epoch=[0, 1, 2, 3], accuracy=[0.20, 0.55, 0.50, 0.70], elapsed=[10.0, 25.0, 40.0, 60.0]))
 
 
 def test_time_to_target_known_histories():
-    assert time_to_target(HIST, 0.5) == 25.0                 # first epoch at or above target
-    assert time_to_target(HIST, 0.55) == 25.0                # >= counts
-    assert time_to_target(HIST, 0.6) == 60.0                 # the dip at epoch 2 does not count
+    assert time_to_target(HIST, 0.5) == 25.0  # first epoch at or above target
+    assert time_to_target(HIST, 0.55) == 25.0  # >= counts
+    assert time_to_target(HIST, 0.6) == 60.0  # the dip at epoch 2 does not count
     assert time_to_target(HIST, 0.0) == 10.0
-    assert time_to_target(HIST, 0.71) == math.inf            # never reached
+    assert time_to_target(HIST, 0.71) == math.inf  # never reached
     assert time_to_target(HIST, 0.6, return_epoch=True) == (60.0, 3)
     assert time_to_target(HIST, 0.9, return_epoch=True) == (math.inf, None)
-    assert time_to_target(HIST.to_dict('records'), 0.5) == 25.0   # list of rows works too
+    assert time_to_target(HIST.to_dict('records'), 0.5) == 25.0  # list of rows works too
 
 
 def test_time_to_target_errors():
-    with pytest.raises(ValueError, match='write 0.7 for 70 %'): time_to_target(HIST, 70)
-    with pytest.raises(ValueError, match='empty'): time_to_target(pd.DataFrame(), 0.5)
-    with pytest.raises(ValueError, match="no column"): time_to_target(HIST.drop(columns='elapsed'), 0.5)
-    with pytest.raises(ValueError, match='cumulative'): time_to_target(HIST.assign(elapsed=[1., 3., 2., 4.]), 0.5)
+    with pytest.raises(ValueError, match='write 0.7 for 70 %'):
+        time_to_target(HIST, 70)
+    with pytest.raises(ValueError, match='empty'):
+        time_to_target(pd.DataFrame(), 0.5)
+    with pytest.raises(ValueError, match="no column"):
+        time_to_target(HIST.drop(columns='elapsed'), 0.5)
+    with pytest.raises(ValueError, match='cumulative'):
+        time_to_target(HIST.assign(elapsed=[1.0, 3.0, 2.0, 4.0]), 0.5)
 
 
 def test_compare_time_to_target():
@@ -133,7 +157,8 @@ def test_compare_time_to_target():
     assert r.loc[('fixed', 0.6), 'ratio_to_baseline'] == pytest.approx(1.0)
     assert math.isnan(r.loc[('progressive', 0.9), 'ratio_to_baseline'])
     assert r.loc[('fixed', 0.5), 'final_accuracy'] == 0.70 and r.loc[('fixed', 0.5), 'total_time'] == 60.0
-    with pytest.raises(ValueError, match='baseline'): compare_time_to_target({'a': HIST}, 0.5, baseline='b')
+    with pytest.raises(ValueError, match='baseline'):
+        compare_time_to_target({'a': HIST}, 0.5, baseline='b')
 
 
 def test_fixres_sizes():
@@ -142,9 +167,12 @@ def test_fixres_sizes():
 
 
 def test_callback_argument_errors():
-    with pytest.raises(ScheduleError, match='bs_rule'): ProgressiveResizing([(0, 64)], bs_rule='constant')
-    with pytest.raises(ScheduleError, match='valid_size'): ProgressiveResizing([(0, 64)], valid_size='last')
-    with pytest.raises(ScheduleError, match='shrink'): ProgressiveResizing([(0, 96), (1, 64)])
+    with pytest.raises(ScheduleError, match='bs_rule'):
+        ProgressiveResizing([(0, 64)], bs_rule='constant')
+    with pytest.raises(ScheduleError, match='valid_size'):
+        ProgressiveResizing([(0, 64)], valid_size='last')
+    with pytest.raises(ScheduleError, match='shrink'):
+        ProgressiveResizing([(0, 96), (1, 64)])
 
 
 # ---------------------------------------------------------------- the real Learner on real photographs
@@ -156,18 +184,22 @@ from course_lib.resizing import evaluate_at_sizes, fit_schedule
 def dls(tmp_path_factory):
     "2 train / 1 valid real Imagenette photographs per class (20 / 10 images), cached at 64 px, batch size 8."
     from course_lib.data import get_dls, make_subset
+
     s = load_settings(env={'COURSE_SCALE': 'tiny'})
-    sub = make_subset('imagenette', 2, 1, split='clean', seed=0, out_dir=tmp_path_factory.mktemp('subsets'),
-                      settings=s, quiet=True)
+    sub = make_subset(
+        'imagenette', 2, 1, split='clean', seed=0, out_dir=tmp_path_factory.mktemp('subsets'), settings=s, quiet=True
+    )
     return get_dls(sub, 48, bs=8, settings=s, progress=False, device='cpu')
 
 
 class ShapeRecorder(torch.nn.Module):
     "Wraps a model and records (training?, input shape) of every batch it sees."
+
     def __init__(self, model):
         super().__init__()
         self.model, self.seen = model, []
         self.body, self.head = model.body, model.head
+
     def forward(self, x):
         self.seen.append((self.training, tuple(x.shape)))
         return self.model(x)
@@ -175,6 +207,7 @@ class ShapeRecorder(torch.nn.Module):
 
 def _model(n_classes):
     from course_lib.learner import resnet_scratch
+
     torch.manual_seed(0)
     return ShapeRecorder(resnet_scratch(n_classes, widths=(8, 16), blocks=(1, 1)))
 
@@ -184,14 +217,14 @@ def test_callback_changes_sizes_seen_by_model(dls):
     m = _model(dls.n_classes)
     learn = fit_schedule(dls, [(0, 32), (1, 48)], 2, lr_max=1e-3, model=m, valid_size='train')
     train = [s for t, s in m.seen if t]
-    assert [s[2:] for s in train] == [(32, 32)] * 3 + [(48, 48)] * 3      # 20 images, bs 8 -> 3 batches an epoch
+    assert [s[2:] for s in train] == [(32, 32)] * 3 + [(48, 48)] * 3  # 20 images, bs 8 -> 3 batches an epoch
     assert all(s[1] == 3 for s in train) and [s[0] for s in train[:3]] == [8, 8, 4]
     valid = sorted({s[2:] for t, s in m.seen if not t})
-    assert valid == [(32, 32), (48, 48)]                                   # valid_size='train' follows
+    assert valid == [(32, 32), (48, 48)]  # valid_size='train' follows
     h = learn.history
     assert h['size'].tolist() == [32, 48] and h['valid_size'].tolist() == [32, 48] and h['bs'].tolist() == [8, 8]
     assert {'cpu_elapsed', 'elapsed', 'accuracy'} <= set(h.columns) and h.cpu_elapsed.is_monotonic_increasing
-    assert (dls.train.size, dls.train.bs, dls.valid.size) == (48, 8, 48)   # restored after the fit
+    assert (dls.train.size, dls.train.bs, dls.valid.size) == (48, 8, 48)  # restored after the fit
 
 
 def test_callback_changes_batch_size_and_lr_schedule(dls):
@@ -201,7 +234,7 @@ def test_callback_changes_batch_size_and_lr_schedule(dls):
     train = [s for t, s in m.seen if t]
     # 8 * (48/32)**2 = 18 -> 16 at 32 px: 2 batches (16 + 4), then 8 at 48 px: 3 batches (8 + 8 + 4)
     assert train == [(16, 3, 32, 32), (4, 3, 32, 32), (8, 3, 48, 48), (8, 3, 48, 48), (4, 3, 48, 48)]
-    assert {s[2:] for t, s in m.seen if not t} == {(48, 48)}              # valid_size='final'
+    assert {s[2:] for t, s in m.seen if not t} == {(48, 48)}  # valid_size='final'
     assert learn.history['bs'].tolist() == [16, 8] and learn.history['steps'].tolist() == [2, 3]
     # the one-cycle schedule was rebuilt for the 5 real steps (not 2 epochs x 3), so it ends annealed
     assert learn.sched.total_steps == 5
@@ -214,29 +247,35 @@ def test_bad_schedule_fails_before_training(dls):
     m = _model(dls.n_classes)
     with pytest.raises(ScheduleError, match='get no epoch'):
         fit_schedule(dls, SizeSchedule.even([32, 40, 48]), 2, model=m)
-    assert m.seen == []                                                    # nothing ran
+    assert m.seen == []  # nothing ran
 
 
 def test_evaluate_at_sizes_real_images(dls):
     from course_lib.learner import Learner
+
     m = _model(dls.n_classes)
     learn = Learner(m, dls, progress=False)
     res = evaluate_at_sizes(learn, [32, 48, 64])
     assert list(res.columns) == ['size', 'loss', 'accuracy', 'seconds'] and res['size'].tolist() == [32, 48, 64]
     assert res.accuracy.between(0, 1).all() and (res.loss > 0).all()
-    assert m.seen == [(False, (10, 3, n, n)) for n in (32, 48, 64)]       # 10 valid images, one batch (valid bs 16)
-    assert dls.valid.size == 48                                            # restored
+    assert m.seen == [(False, (10, 3, n, n)) for n in (32, 48, 64)]  # 10 valid images, one batch (valid bs 16)
+    assert dls.valid.size == 48  # restored
     dls.valid.size = 64
-    try: direct = learn.validate()
-    finally: dls.valid.size = 48
+    try:
+        direct = learn.validate()
+    finally:
+        dls.valid.size = 48
     assert direct['accuracy'] == res.accuracy.iloc[2] and direct['loss'] == pytest.approx(res.loss.iloc[2], rel=1e-5)
-    with pytest.raises(ScheduleError): evaluate_at_sizes(learn, [])
-    with pytest.raises(ScheduleError): evaluate_at_sizes(learn, [48.5])
+    with pytest.raises(ScheduleError):
+        evaluate_at_sizes(learn, [])
+    with pytest.raises(ScheduleError):
+        evaluate_at_sizes(learn, [48.5])
     assert dls.valid.size == 48
 
 
 def test_warm_up_puts_loaders_back(dls):
     from course_lib.resizing import warm_up
+
     before = (dls.train.size, dls.valid.size, dls.train.epoch, dls.valid.epoch)
     assert warm_up(dls, [32, 48]) > 0
     assert (dls.train.size, dls.valid.size, dls.train.epoch, dls.valid.epoch) == before
