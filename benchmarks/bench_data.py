@@ -11,7 +11,8 @@ import torchvision.transforms as T
 from torch.utils.data import DataLoader
 from torchvision.datasets import ImageFolder
 from course_lib.core import load_settings, describe_machine
-from course_lib.data import make_subset, build_cache, get_dls, IMAGENET_MEAN, IMAGENET_STD
+from course_lib.data import make_subset, IMAGENET_MEAN, IMAGENET_STD
+from course_lib.loaders import build_cache, get_dls
 
 
 def images_per_second(loader, epochs: int) -> float:

@@ -18,8 +18,10 @@ import time
 import pandas as pd
 import torch
 from course_lib.core import load_settings, describe_machine, seed_everything
-from course_lib.data import make_subset, get_dls, IMAGENET_MEAN, IMAGENET_STD
-from course_lib.learner import LITE0_STATS, Learner, pretrained_model, resnet_scratch
+from course_lib.data import make_subset, IMAGENET_MEAN, IMAGENET_STD
+from course_lib.learner import Learner
+from course_lib.loaders import get_dls
+from course_lib.models import LITE0_STATS, pretrained_model, resnet_scratch
 
 
 def run(name, model, dls, epochs, lr):

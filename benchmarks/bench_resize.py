@@ -87,34 +87,34 @@ class _Turns:
             self.cond.notify_all()
 
 
-class _Enter:  # first callback: wait for our turn (before the Learner starts the epoch's clock)
-    def __init__(self, turns, i):
-        self.turns, self.i = turns, i
+def _take_turns(turns, i):
+    "Learner callback: wait for our turn before the fit and between epochs, outside the Learner's epoch clock."
+    from course_lib.callbacks import Callback
 
-    def before_epoch(self, learn, epoch):
-        self.turns.wait(self.i)
+    class TakeTurns(Callback):
+        order = 1000  # after every other callback's after_epoch: the epoch's row is complete
 
+        def before_fit(self, learn):
+            turns.wait(i)
 
-class _Leave:  # last callback: hand the machine to the other run (after the epoch's times are recorded)
-    def __init__(self, turns, i):
-        self.turns, self.i = turns, i
+        def after_epoch(self, learn):  # the epoch's times are recorded before after_epoch runs
+            if learn.epoch < learn.n_epochs - 1:
+                turns.pass_on(i)
+                turns.wait(i)
 
-    def after_epoch(self, learn, epoch, row):
-        self.turns.pass_on(self.i)
+    return TakeTurns()
 
 
 def main(argv=None):
     a = parse_args(argv)
     os.environ['COURSE_SCALE'] = a.scale
     from course_lib.core import course_setup, describe_machine, seed_everything
-    from course_lib.data import get_dls, subset_for_scale
+    from course_lib.data import subset_for_scale
     from course_lib.learner import Learner
-    from course_lib.resizing import CPUClock, ProgressiveResizing, SizeSchedule, compare_time_to_target, warm_up
-
-    try:
-        from course_lib.models import resnet_scratch
-    except ImportError:
-        from course_lib.learner import resnet_scratch
+    from course_lib.loaders import get_dls
+    from course_lib.models import resnet_scratch
+    from course_lib.resizing import ProgressiveResizing, SizeSchedule, warm_up
+    from course_lib.timing import CPUClock, compare_time_to_target
 
     settings = course_setup(a.scale)
     prog = SizeSchedule([(0 if s == 0 else s, z) for s, z in zip(a.starts, a.sizes)])
@@ -128,7 +128,10 @@ def main(argv=None):
     subset = subset_for_scale(a.family, settings=settings, **over)
     bs = a.bs or settings.preset.batch_size
     cache = max(settings.preset.cache_size, final)
-    mk = lambda: get_dls(subset, final, bs=bs, settings=settings, progress=False, cache_size=cache, seed=a.seed)
+
+    def mk():
+        return get_dls(subset, final, bs=bs, settings=settings, progress=False, cache_size=cache, seed=a.seed)
+
     model_kw = dict(small_input=not a.stride2_stem)
     specs = [('fixed', fixed, None), ('progressive', prog, None if a.bs_rule == 'none' else a.bs_rule)]
     learners = []
@@ -154,15 +157,14 @@ def main(argv=None):
         turns, errors = _Turns(len(learners)), {}
 
         def work(i, learn):
-            learn.cbs = [_Enter(turns, i), *learn.cbs, _Leave(turns, i)]
             try:
-                learn.fit_one_cycle(a.epochs, a.lr)
+                learn.fit_one_cycle(a.epochs, a.lr, cbs=[_take_turns(turns, i)])
             except BaseException as e:
                 errors[i] = e
             finally:
                 turns.pass_on(i, finished=True)
 
-        ths = [threading.Thread(target=work, args=(i, l)) for i, (_, l) in enumerate(learners)]
+        ths = [threading.Thread(target=work, args=(i, learn)) for i, (_, learn) in enumerate(learners)]
         for t in ths:
             t.start()
         for t in ths:
@@ -171,7 +173,7 @@ def main(argv=None):
             raise next(iter(errors.values()))
     total = time.perf_counter() - t0
 
-    runs = {name: l.history for name, l in learners}
+    runs = {name: learn.history for name, learn in learners}
     cols = [
         'epoch',
         'size',

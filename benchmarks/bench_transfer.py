@@ -16,18 +16,12 @@ import argparse
 import os
 import pandas as pd
 from course_lib.core import load_settings, describe_machine, seed_everything
-from course_lib.data import make_subset, get_dls
-from course_lib.learner import (
-    LITE0_STATS,
-    Learner,
-    ImageNetSubsetHead,
-    load_lite0_imagenet,
-    pretrained_model,
-    features_dls,
-    fit_for_budget,
-    train_scratch,
-    init_head_from_imagenet,
-)
+from course_lib.data import make_subset
+from course_lib.learner import Learner
+from course_lib.loaders import get_dls
+from course_lib.models import LITE0_STATS, ImageNetSubsetHead, init_head_from_imagenet, load_lite0_imagenet
+from course_lib.models import pretrained_model
+from course_lib.transfer import features_dls, fine_tune, train_scratch
 
 
 def run_family(fam, a, s, base):
@@ -52,8 +46,8 @@ def run_family(fam, a, s, base):
     init_head_from_imagenet(model.head, sub.classes, base)
     hw = Learner(model.head, fd, progress=False).fit_one_cycle(30, 1e-3)
     t_warm = t_probe + float(hw['train_time'].sum())
-    learn = Learner(model, pre, progress=False, bn_eval=True)  # few images: keep BatchNorm's ImageNet statistics
-    hf = fit_for_budget(learn, max(a.budget - t_warm, 1.0), slice(3e-5, 3e-4))
+    # few images: fine_tune keeps BatchNorm's ImageNet statistics (bn_eval=True)
+    hf = fine_tune(model, pre, max(a.budget - t_warm, 1.0), slice(3e-5, 3e-4)).history
     # from scratch, same budget
     seed_everything(a.seed)
     ls = train_scratch(scr, a.budget, lr=3e-3, size=a.size)

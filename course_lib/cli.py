@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from .core import load_settings, find_settings_file, SCALE_CHOICES, CourseConfigError
+from .exercise import ExerciseFormatError
 
 # %% ../nbs/library/27_cli.ipynb #b80d57aa
 class CLIError(Exception):
@@ -47,6 +48,47 @@ def _first_error(nb):
     return None
 
 
+def _run_one(n: Path, out: Path, timeout: int, kernel_name: str) -> dict:
+    "Execute one notebook in its own folder, write the executed copy to `out`, print one line; its result dict."
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    t0 = time.monotonic()
+    try:
+        nb = nbformat.read(n, as_version=4)
+    except Exception as e:
+        print(f"FAILED: cannot read the notebook ({e})", flush=True)
+        return dict(notebook=str(n), ok=False, error=f'unreadable: {e}', cell=None, path=None, seconds=0.0)
+    client = NotebookClient(
+        nb, timeout=timeout, kernel_name=kernel_name, resources={'metadata': {'path': str(n.resolve().parent)}}
+    )
+    err = None
+    try:
+        client.execute()
+    except CellExecutionError:
+        err = _first_error(nb) or (None, 'cell failed')
+    except CellTimeoutError:
+        err = (None, f'a cell ran over {timeout} s')
+    except DeadKernelError as e:
+        err = (None, f'the kernel died ({e})')
+    dt = time.monotonic() - t0
+    dst = out / n.name
+    nbformat.write(nb, dst)
+    if err is None:
+        print(f"ok in {dt:.1f} s -> {dst}", flush=True)
+    else:
+        print(f"FAILED in {dt:.1f} s: {n.name} cell {err[0]}: {err[1]} (executed copy: {dst})", flush=True)
+    return dict(
+        notebook=str(n),
+        ok=err is None,
+        error=None if err is None else err[1],
+        cell=None if err is None else err[0],
+        path=str(dst),
+        seconds=round(dt, 1),
+    )
+
+
 def run_notebooks(
     notebooks=None,
     scale: str | None = None,
@@ -56,70 +98,29 @@ def run_notebooks(
     kernel_name: str = 'python3',
 ) -> list:
     "Execute notebooks with nbclient (each in its own folder, as Jupyter runs it; COURSE_SCALE set); write the executed copies to `out`."
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
-
     root = repo_root()
     settings = load_settings(env={**os.environ, **({'COURSE_SCALE': scale} if scale else {})}, check_cache=False)
-    scale_name = settings.scale
     nbs = [Path(n) for n in notebooks] if notebooks else lesson_notebooks(root)
     for n in nbs:
         if not n.is_file():
             raise CLIError(f"notebook {str(n)!r} not found")
         if n.suffix != '.ipynb':
             raise CLIError(f"{str(n)!r} is not a notebook (.ipynb)")
-    out = Path(out) if out else root / 'runs' / scale_name
+    out = Path(out) if out else root / 'runs' / settings.scale
     out.mkdir(parents=True, exist_ok=True)
     env_scale = scale or os.environ.get('COURSE_SCALE') or settings.requested_scale
     results = []
-    print(f"course run: {len(nbs)} notebook{'s' if len(nbs) != 1 else ''} at scale {scale_name!r} -> {out}", flush=True)
+    print(
+        f"course run: {len(nbs)} notebook{'s' if len(nbs) != 1 else ''} at scale {settings.scale!r} -> {out}",
+        flush=True,
+    )
     old = os.environ.get('COURSE_SCALE')
     os.environ['COURSE_SCALE'] = env_scale  # the kernel inherits our environment
     try:
         for i, n in enumerate(nbs, 1):
             print(f"[{i}/{len(nbs)}] {n.name} ...", end=' ', flush=True)
-            t0 = time.monotonic()
-            try:
-                nb = nbformat.read(n, as_version=4)
-            except Exception as e:
-                print(f"FAILED: cannot read the notebook ({e})", flush=True)
-                results.append(
-                    dict(notebook=str(n), ok=False, error=f'unreadable: {e}', cell=None, path=None, seconds=0.0)
-                )
-                if stop_on_error:
-                    break
-                continue
-            client = NotebookClient(
-                nb, timeout=timeout, kernel_name=kernel_name, resources={'metadata': {'path': str(n.resolve().parent)}}
-            )
-            err = None
-            try:
-                client.execute()
-            except CellExecutionError:
-                err = _first_error(nb) or (None, 'cell failed')
-            except CellTimeoutError:
-                err = (None, f'a cell ran over {timeout} s')
-            except DeadKernelError as e:
-                err = (None, f'the kernel died ({e})')
-            dt = time.monotonic() - t0
-            dst = out / n.name
-            nbformat.write(nb, dst)
-            if err is None:
-                print(f"ok in {dt:.1f} s -> {dst}", flush=True)
-            else:
-                print(f"FAILED in {dt:.1f} s: {n.name} cell {err[0]}: {err[1]} (executed copy: {dst})", flush=True)
-            results.append(
-                dict(
-                    notebook=str(n),
-                    ok=err is None,
-                    error=None if err is None else err[1],
-                    cell=None if err is None else err[0],
-                    path=str(dst),
-                    seconds=round(dt, 1),
-                )
-            )
-            if err is not None and stop_on_error:
+            results.append(_run_one(n, out, timeout, kernel_name))
+            if stop_on_error and not results[-1]['ok']:
                 break
     finally:
         if old is None:
@@ -175,6 +176,78 @@ def _expand_srcs(srcs):
     return out
 
 # %% ../nbs/library/27_cli.ipynb #ec772c07
+def _settings_cmd(args) -> int:
+    s = load_settings(check_cache=False)
+    print(f"settings file: {s.settings_file or 'none (built-in defaults)'}")
+    print(f"scale: {s.scale}" + (f" (requested {s.requested_scale!r})" if s.requested_scale != s.scale else ''))
+    print(f"preset: {s.preset}")
+    print(f"mirrors: {', '.join(map(str, s.mirrors)) or 'none'}")
+    print(f"cache: {s.cache_dir}")
+    print(f"allow_download: {s.allow_download}")
+    print("grading: " + ', '.join(f"{k}={v}" for k, v in s.grading.items()))
+    for n in s.notes:
+        print(f"note: {n}")
+    return 0
+
+
+def _run_cmd(args) -> int:
+    if args.timeout <= 0:
+        raise CLIError('--timeout must be positive')
+    res = run_notebooks(
+        args.notebooks or None, scale=args.scale, out=args.out, timeout=args.timeout, stop_on_error=args.stop_on_error
+    )
+    bad = [r for r in res if not r['ok']]
+    print(f"{len(res) - len(bad)} of {len(res)} notebooks ran without error ({sum(r['seconds'] for r in res):.1f} s)")
+    for r in bad:
+        print(f"  FAILED {r['notebook']} cell {r['cell']}: {r['error']}")
+    return 1 if bad else 0
+
+
+def _release_cmd(args) -> int:
+    from course_lib.release import release
+
+    written = release(_expand_srcs(args.srcs), args.out)
+    for name, (s, b) in written.items():
+        print(f"{name}: student {s}  grader {b}")
+    return 0
+
+
+def _grade_cmd(args) -> int:
+    from course_lib.gradebook import grade
+    from course_lib.release import load_bundles
+    from course_lib.sandbox import Limits
+
+    if args.jobs is not None and args.jobs < 1:
+        raise CLIError('--jobs must be at least 1')
+    for k in ('cell_timeout', 'notebook_timeout'):
+        v = getattr(args, k)
+        if v is not None and v <= 0:
+            raise CLIError(f"--{k.replace('_', '-')} must be positive")
+    try:
+        bundles = load_bundles(args.bundle)
+    except (FileNotFoundError, ValueError) as e:
+        raise CLIError(str(e)) from None
+    limits = Limits.from_settings(
+        cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout, memory_mb=args.memory_mb
+    )
+    try:
+        grade(
+            args.submissions,
+            bundles,
+            args.out,
+            jobs=args.jobs,
+            limits=limits,
+            progress=not args.no_progress,
+            force=args.force,
+        )
+    except (FileNotFoundError, ValueError) as e:
+        raise CLIError(str(e)) from None
+    return 0
+
+
+_COMMANDS = {'settings': _settings_cmd, 'run': _run_cmd, 'release': _release_cmd, 'grade': _grade_cmd}
+
+
 def main(argv=None) -> int:
     "The `course` command. Returns the exit status (0 ok, 1 a notebook failed, 2 bad arguments or settings)."
     p = _parser()
@@ -183,79 +256,7 @@ def main(argv=None) -> int:
         p.print_help()
         return 2
     try:
-        if args.cmd == 'settings':
-            s = load_settings(check_cache=False)
-            g = s.grading
-            print(f"settings file: {s.settings_file or 'none (built-in defaults)'}")
-            print(f"scale: {s.scale}" + (f" (requested {s.requested_scale!r})" if s.requested_scale != s.scale else ''))
-            print(f"preset: {s.preset}")
-            print(f"mirrors: {', '.join(map(str, s.mirrors)) or 'none'}")
-            print(f"cache: {s.cache_dir}")
-            print(f"allow_download: {s.allow_download}")
-            print("grading: " + ', '.join(f"{k}={v}" for k, v in g.items()))
-            for n in s.notes:
-                print(f"note: {n}")
-            return 0
-        if args.cmd == 'run':
-            if args.timeout <= 0:
-                raise CLIError('--timeout must be positive')
-            res = run_notebooks(
-                args.notebooks or None,
-                scale=args.scale,
-                out=args.out,
-                timeout=args.timeout,
-                stop_on_error=args.stop_on_error,
-            )
-            bad = [r for r in res if not r['ok']]
-            print(
-                f"{len(res) - len(bad)} of {len(res)} notebooks ran without error"
-                f" ({sum(r['seconds'] for r in res):.1f} s)"
-            )
-            for r in bad:
-                print(f"  FAILED {r['notebook']} cell {r['cell']}: {r['error']}")
-            return 1 if bad else 0
-        from course_lib import grading
-
-        if args.cmd == 'release':
-            written = grading.release(_expand_srcs(args.srcs), args.out)
-            for name, (s, b) in written.items():
-                print(f"{name}: student {s}  grader {b}")
-            return 0
-        if args.cmd == 'grade':
-            if args.jobs is not None and args.jobs < 1:
-                raise CLIError('--jobs must be at least 1')
-            for k in ('cell_timeout', 'notebook_timeout'):
-                v = getattr(args, k)
-                if v is not None and v <= 0:
-                    raise CLIError(f"--{k.replace('_', '-')} must be positive")
-            try:
-                bundles = grading.load_bundles(args.bundle)
-            except (FileNotFoundError, ValueError) as e:
-                raise CLIError(str(e)) from None
-            limits = grading.Limits.from_settings(
-                cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout, memory_mb=args.memory_mb
-            )
-            try:
-                grading.grade(
-                    args.submissions,
-                    bundles,
-                    args.out,
-                    jobs=args.jobs,
-                    limits=limits,
-                    progress=not args.no_progress,
-                    force=args.force,
-                )
-            except (FileNotFoundError, ValueError) as e:
-                raise CLIError(str(e)) from None
-            return 0
-    except (CLIError, CourseConfigError) as e:
+        return _COMMANDS[args.cmd](args)
+    except (CLIError, CourseConfigError, ExerciseFormatError) as e:
         print(f"course {args.cmd}: error: {e}", file=sys.stderr)
         return 2
-    except Exception as e:
-        from course_lib.grading import ExerciseFormatError
-
-        if isinstance(e, ExerciseFormatError):
-            print(f"course {args.cmd}: error: {e}", file=sys.stderr)
-            return 2
-        raise
-    return 0

@@ -1,4 +1,5 @@
-"""Where the photographs come from, how we pick a reproducible subset of them, and how we feed them to a network fast enough on a laptop CPU.
+"""Where the photographs come from, which of them an ImageNet-pretrained network has
+already seen, and how we pick a reproducible subset of them.
 
 Docs: https://course-lib.github.io/course_lib/library/data.html.md"""
 
@@ -7,29 +8,19 @@ Docs: https://course-lib.github.io/course_lib/library/data.html.md"""
 # %% auto #0
 __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'CLASSES', 'DATASETS', 'CACHE_POLICY', 'DatasetInfo', 'dataset_info',
            'DatasetNotFound', 'DatasetLayoutError', 'check_layout', 'find_in_mirrors', 'get_dataset', 'is_clean',
-           'list_images', 'SubsetSizeError', 'Subset', 'make_subset', 'subset_for_scale', 'load_image', 'ImageCache',
-           'build_cache', 'CacheLoader', 'DataLoaders', 'get_dls', 'show_batch', 'time_loader']
+           'list_images', 'load_image', 'SubsetSizeError', 'Subset', 'make_subset', 'subset_for_scale']
 
 # %% ../nbs/library/01_data.ipynb #67893024
 import hashlib
-import json
 import os
-import shutil
-import tempfile
-import time
-import math
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
-import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
-from tqdm.auto import tqdm
+from PIL import Image
 
-from .core import load_settings, default_device, Settings
+from .core import Settings, atomic_write, load_settings
 
 # %% ../nbs/library/01_data.ipynb #22635c6c
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -185,7 +176,8 @@ def get_dataset(name: str, settings: Settings | None = None, quiet: bool = False
     if extracted.is_dir():
         say(f"{info.name}: using earlier extraction {extracted}")
         return check_layout(extracted, info)
-    from course_lib.download import download_url, safe_extract  # only needed without a mirror folder
+    from course_lib.download import download_url  # only needed without a mirror folder
+    from course_lib.extract import safe_extract
 
     if how == 'archive':
         say(f"{info.name}: extracting mirror archive {path}")
@@ -223,6 +215,22 @@ def list_images(root: Path, info: DatasetInfo) -> pd.DataFrame:
                 if f.suffix.lower() in _IMAGE_EXTS:
                     rows.append((f'{folder}/{wnid}/{f.name}', wnid, label, folder, is_clean(f.name)))
     return pd.DataFrame(rows, columns=['path', 'wnid', 'label', 'folder', 'clean'])
+
+# %% ../nbs/library/01_data.ipynb #8de3a006
+CACHE_POLICY = 'rgb-shortest-side-to-S-then-centre-crop-SxS-uint8-v1'
+
+
+def load_image(path, size: int) -> np.ndarray:
+    "Decode one image to RGB, resize its shortest side to `size` and centre-crop to size×size (uint8 HWC)."
+    with Image.open(path) as im:
+        im.draft('RGB', (size, size))  # JPEG: let libjpeg decode at a reduced scale when it can
+        im = im.convert('RGB')
+        w, h = im.size
+        s = size / min(w, h)
+        nw, nh = max(size, round(w * s)), max(size, round(h * s))
+        im = im.resize((nw, nh), Image.Resampling.BICUBIC, reducing_gap=3.0)
+        left, top = (nw - size) // 2, (nh - size) // 2
+        return np.asarray(im.crop((left, top, left + size, top + size)), dtype=np.uint8)
 
 # %% ../nbs/library/01_data.ipynb #d3b6549e
 class SubsetSizeError(ValueError):
@@ -267,6 +275,39 @@ def _subset_dir(settings: Settings) -> Path:
     return settings.cache_dir / 'subsets'
 
 # %% ../nbs/library/01_data.ipynb #525bb301
+def _class_wnids(info: DatasetInfo, classes) -> list:
+    "The wnids of `classes` (wnids or class names, any case; None = all), in the official order."
+    if classes is None:
+        return info.wnids
+    by_name = {n.lower(): w for w, n in CLASSES[info.family]}
+    wanted = []
+    for c in classes:
+        w = c if c in info.wnids else by_name.get(str(c).lower())
+        if w is None:
+            raise KeyError(f"{c!r} is not a class of {info.family}; classes: {', '.join(info.class_names)}.")
+        wanted.append(w)
+    return [w for w in info.wnids if w in wanted]
+
+
+def _draw(imgs: pd.DataFrame, info: DatasetInfo, wnids: list, n_train: int, n_valid: int, seed: int, split: str):
+    "The subset's rows: n per class and part from the pools of `split`, relabelled 0..len(wnids)-1."
+    if split == 'official':
+        pools = {'train': imgs[imgs.folder == 'train'], 'valid': imgs[imgs.folder == 'val']}
+    else:
+        pools = {'train': imgs[(imgs.folder == 'train') & ~imgs.clean], 'valid': imgs[imgs.clean]}
+    parts = []
+    for new_label, w in enumerate(wnids):
+        for part, n in (('train', n_train), ('valid', n_valid)):
+            pool = pools[part][pools[part].wnid == w]
+            if n > len(pool):
+                raise SubsetSizeError(
+                    f"Asked for {n} {part} images per class, but {dict(CLASSES[info.family])[w]} ({w}) has only "
+                    f"{len(pool)} {part} images with split={split!r}. Ask for at most {len(pool)} (or 0 = all)."
+                )
+            parts.append(_pick(pool, int(n), seed, info.wnids.index(w)).assign(label=new_label, split=part))
+    return pd.concat(parts, ignore_index=True)[['path', 'wnid', 'label', 'split', 'clean']]
+
+
 def make_subset(
     dataset: str,
     n_train_per_class: int,
@@ -286,49 +327,17 @@ def make_subset(
     for k, v in (('n_train_per_class', n_train_per_class), ('n_valid_per_class', n_valid_per_class)):
         if not isinstance(v, (int, np.integer)) or v < 0:
             raise ValueError(f"{k} must be a whole number >= 0 (0 = all), not {v!r}.")
-    if classes is None:
-        wnids = info.wnids
-    else:
-        by_name = {n.lower(): w for w, n in CLASSES[info.family]}
-        wnids = []
-        for c in classes:
-            w = c if c in info.wnids else by_name.get(str(c).lower())
-            if w is None:
-                raise KeyError(f"{c!r} is not a class of {info.family}; classes: {', '.join(info.class_names)}.")
-            if w not in wnids:
-                wnids.append(w)
-        wnids = [w for w in info.wnids if w in wnids]  # keep the official order
+    wnids = _class_wnids(info, classes)
     root = get_dataset(info.name, settings, quiet=quiet)
-    imgs = list_images(root, info)
-    if split == 'official':
-        pools = {'train': imgs[imgs.folder == 'train'], 'valid': imgs[imgs.folder == 'val']}
-    else:
-        pools = {'train': imgs[(imgs.folder == 'train') & ~imgs.clean], 'valid': imgs[imgs.clean]}
-    parts = []
-    for new_label, w in enumerate(wnids):
-        for part, n in (('train', n_train_per_class), ('valid', n_valid_per_class)):
-            pool = pools[part][pools[part].wnid == w]
-            if n > len(pool):
-                name = dict(CLASSES[info.family])[w]
-                raise SubsetSizeError(
-                    f"Asked for {n} {part} images per class, but {name} ({w}) has only {len(pool)} "
-                    f"{part} images with split={split!r} in {root}. Ask for at most {len(pool)} (or 0 = all)."
-                )
-            parts.append(_pick(pool, int(n), seed, info.wnids.index(w)).assign(label=new_label, split=part))
-    df = pd.concat(parts, ignore_index=True)[['path', 'wnid', 'label', 'split', 'clean']]
+    df = _draw(list_images(root, info), info, wnids, n_train_per_class, n_valid_per_class, seed, split)
     ctag = 'all' if wnids == info.wnids else 'c' + hashlib.sha1(','.join(wnids).encode()).hexdigest()[:8]
     name = f"{info.name}_{split}_{ctag}_t{n_train_per_class}_v{n_valid_per_class}_s{seed}"
-    out = Path(out_dir) if out_dir is not None else _subset_dir(settings)
-    out.mkdir(parents=True, exist_ok=True)
-    manifest = out / f'{name}.csv'
+    manifest = (Path(out_dir) if out_dir is not None else _subset_dir(settings)) / f'{name}.csv'
     data = df.to_csv(index=False, lineterminator='\n').encode()
     if not manifest.exists() or manifest.read_bytes() != data:  # rewrite only on change: keeps mtimes and git quiet
-        tmp = manifest.with_suffix('.csv.tmp')
-        tmp.write_bytes(data)
-        os.replace(tmp, manifest)
-    return Subset(
-        name, info.name, root, df, wnids, [dict(CLASSES[info.family])[w] for w in wnids], split, seed, manifest
-    )
+        atomic_write(manifest, data)
+    names = dict(CLASSES[info.family])
+    return Subset(name, info.name, root, df, wnids, [names[w] for w in wnids], split, seed, manifest)
 
 
 def subset_for_scale(
@@ -346,337 +355,3 @@ def subset_for_scale(
     )
     kw.update(overrides)
     return make_subset(family, **kw)
-
-# %% ../nbs/library/01_data.ipynb #8ca98862
-CACHE_POLICY = 'rgb-shortest-side-to-S-then-centre-crop-SxS-uint8-v1'
-
-
-def load_image(path, size: int) -> np.ndarray:
-    "Decode one image to RGB, resize its shortest side to `size` and centre-crop to size×size (uint8 HWC)."
-    with Image.open(path) as im:
-        im.draft('RGB', (size, size))  # JPEG: let libjpeg decode at a reduced scale when it can
-        im = im.convert('RGB')
-        w, h = im.size
-        s = size / min(w, h)
-        nw, nh = max(size, round(w * s)), max(size, round(h * s))
-        im = im.resize((nw, nh), Image.Resampling.BICUBIC, reducing_gap=3.0)
-        l, t = (nw - size) // 2, (nh - size) // 2
-        return np.asarray(im.crop((l, t, l + size, t + size)), dtype=np.uint8)
-
-# %% ../nbs/library/01_data.ipynb #73ef4188
-@dataclass
-class ImageCache:
-    "A memory-mapped uint8 array (N, S, S, 3) of pre-resized images with their labels and splits."
-
-    path: Path
-    size: int
-    images: np.ndarray
-    labels: np.ndarray
-    split: np.ndarray
-    paths: list
-    skipped: list = field(default_factory=list)
-
-    def __len__(self):
-        return len(self.labels)
-
-    def idxs(self, split: str) -> np.ndarray:
-        return np.flatnonzero(self.split == split)
-
-
-def _cache_key(subset: Subset, size: int) -> str:
-    h = hashlib.sha1(subset.df.to_csv(index=False, lineterminator='\n').encode())
-    h.update(f'{subset.dataset}|{size}|{CACHE_POLICY}'.encode())
-    return h.hexdigest()[:12]
-
-
-def _open_cache(d: Path) -> ImageCache:
-    meta = json.loads((d / 'meta.json').read_text())
-    n, s = meta['n'], meta['size']
-    images = (
-        np.memmap(d / 'images.u8', dtype=np.uint8, mode='r', shape=(n, s, s, 3))
-        if n
-        else np.zeros((0, s, s, 3), np.uint8)
-    )
-    return ImageCache(
-        d, s, images, np.array(meta['labels'], dtype=np.int64), np.array(meta['split']), meta['paths'], meta['skipped']
-    )
-
-# %% ../nbs/library/01_data.ipynb #c916d5d5
-def build_cache(
-    subset: Subset, size: int, settings: Settings | None = None, progress: bool = True, workers: int | None = None
-) -> ImageCache:
-    "Decode every image of `subset` once into a memory-mapped (N, size, size, 3) uint8 array; reuse it when it exists."
-    settings = settings or load_settings()
-    d = settings.cache_dir / 'images' / f'{subset.name}_{size}px_{_cache_key(subset, size)}'
-    if (d / 'meta.json').is_file():
-        return _open_cache(d)
-    d.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=d.name + '.', dir=d.parent))
-    try:
-        rows = list(subset.df.itertuples(index=False))
-        out = np.memmap(tmp / 'images.u8', dtype=np.uint8, mode='w+', shape=(max(len(rows), 1), size, size, 3))
-        ok, skipped = np.zeros(len(rows), bool), []
-
-        def work(i):
-            try:
-                out[i] = load_image(subset.root / rows[i].path, size)
-                ok[i] = True
-            except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:  # truncated, corrupt, not an image
-                skipped.append({'path': rows[i].path, 'error': f'{type(e).__name__}: {e}'})
-
-        # PIL releases the GIL while decoding, so threads use every core
-        with ThreadPoolExecutor(workers or os.cpu_count() or 1) as ex:
-            list(
-                tqdm(
-                    ex.map(work, range(len(rows))),
-                    total=len(rows),
-                    disable=not progress,
-                    desc=f'caching {len(rows)} images at {size}px',
-                    leave=False,
-                )
-            )
-        keep = np.flatnonzero(ok)
-        if len(keep) < len(rows):  # rare: close the gaps left by skipped images, in place, then truncate
-            for j, i in enumerate(keep):
-                if i != j:
-                    out[j] = out[i]
-        out.flush()
-        del out
-        os.truncate(tmp / 'images.u8', max(len(keep), 1) * size * size * 3)
-        meta = dict(
-            n=int(len(keep)),
-            size=size,
-            policy=CACHE_POLICY,
-            dataset=subset.dataset,
-            subset=subset.name,
-            labels=[int(rows[i].label) for i in keep],
-            split=[rows[i].split for i in keep],
-            paths=[rows[i].path for i in keep],
-            skipped=sorted(skipped, key=lambda s: s['path']),
-        )
-        (tmp / 'meta.json').write_text(json.dumps(meta))
-        try:
-            os.replace(tmp, d)  # atomic: a half-built cache is never seen
-        except OSError:
-            if not (d / 'meta.json').is_file():
-                raise  # another process finished the same cache first: use theirs
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    cache = _open_cache(d)
-    if cache.skipped:
-        print(f"warning: {len(cache.skipped)} unreadable image(s) skipped while caching {subset.name}:")
-        for s in cache.skipped[:5]:
-            print(f"  {s['path']}: {s['error']}")
-    return cache
-
-# %% ../nbs/library/01_data.ipynb #7b4fcf70
-class CacheLoader:
-    "Batches of (normalised float images [B,3,size,size], int64 labels) from an `ImageCache`, augmented on the device."
-
-    def __init__(
-        self,
-        cache: ImageCache,
-        idxs,
-        size: int,
-        bs: int = 32,
-        shuffle: bool = False,
-        augment: bool = False,
-        mean=IMAGENET_MEAN,
-        std=IMAGENET_STD,
-        device=None,
-        seed: int = 0,
-        drop_last: bool = False,
-        scale=(0.35, 1.0),
-        ratio=(3 / 4, 4 / 3),
-        flip: bool = True,
-    ):
-        self.cache, self.idxs = cache, np.asarray(idxs, dtype=np.int64)
-        self.size, self.bs, self.shuffle, self.augment, self.drop_last = size, bs, shuffle, augment, drop_last
-        self.device = torch.device(device) if device is not None else default_device()
-        self.mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
-        self.std = torch.tensor(std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
-        self.inv_std255, self.norm_bias = 1 / (self.std * 255), -self.mean / self.std
-        self.seed, self.epoch, self.scale, self.ratio, self.flip = seed, 0, scale, ratio, flip
-        self.labels = torch.from_numpy(cache.labels)
-
-    @property
-    def n(self) -> int:
-        return len(self.idxs)
-
-    def __len__(self):
-        return self.n // self.bs if self.drop_last else math.ceil(self.n / self.bs)
-
-    def _crop_boxes(self, b: int, g: torch.Generator, S: int):
-        """Random-resized-crop boxes in pixels and flip flags. As in fastai's `RandomResizedCropGPU`, one crop
-        size (area fraction in `scale`, aspect in `ratio`) is drawn per batch and a position and flip per image:
-        same-sized crops can then be resized in one batched call."""
-        area = torch.empty(1).uniform_(*self.scale, generator=g)
-        r = torch.empty(1).uniform_(math.log(self.ratio[0]), math.log(self.ratio[1]), generator=g).exp()
-        w = ((area * r).sqrt() * S).round().clamp(1, S).long().expand(b)
-        h = ((area / r).sqrt() * S).round().clamp(1, S).long().expand(b)
-        x0 = (torch.rand(b, generator=g) * (S - w + 1)).long()
-        y0 = (torch.rand(b, generator=g) * (S - h + 1)).long()
-        flip = (torch.rand(b, generator=g) < 0.5) & self.flip
-        return x0, y0, w, h, flip
-
-    def _augment_cpu(self, x: torch.Tensor, boxes) -> torch.Tensor:
-        "CPU: copy the uint8 crops into one tensor, resize them in one call of torch's vectorised uint8 antialiased kernel."
-        x0, y0, w, h, flip = boxes
-        w, h = int(w[0]), int(h[0])
-        crops = torch.empty(len(x), h, w, 3, dtype=torch.uint8)
-        for i, (a, b) in enumerate(zip(x0.tolist(), y0.tolist())):
-            crops[i] = x[i, b : b + h, a : a + w]
-        out = F.interpolate(
-            crops.permute(0, 3, 1, 2), size=(self.size, self.size), mode='bilinear', antialias=True, align_corners=False
-        )  # (B,3,size,size), channels-last uint8
-        if flip.any():
-            out[flip] = out[flip].flip(-1)
-        return out
-
-    def _augment_gpu(self, x: torch.Tensor, boxes) -> torch.Tensor:
-        "GPU: the whole batch at once: one affine matrix per image, one `grid_sample` call."
-        x0, y0, w, h, fl = [t.float() for t in boxes]
-        S = x.shape[1]
-        xf = x.permute(0, 3, 1, 2).float()
-        pre = min(
-            S, math.ceil(self.size / math.sqrt(self.scale[0]))
-        )  # shrink first (antialiased) so no pixel is skipped
-        if pre < S:
-            xf = F.interpolate(xf, size=(pre, pre), mode='bilinear', antialias=True, align_corners=False)
-        theta = torch.zeros(len(x), 2, 3)
-        theta[:, 0, 0] = w / S * torch.where(fl > 0, -1.0, 1.0)
-        theta[:, 1, 1] = h / S
-        theta[:, 0, 2] = (2 * x0 + w) / S - 1
-        theta[:, 1, 2] = (2 * y0 + h) / S - 1
-        grid = F.affine_grid(theta.to(x.device), [len(x), 3, self.size, self.size], align_corners=False)
-        return F.grid_sample(xf, grid, mode='bilinear', padding_mode='reflection', align_corners=False)
-
-    def _batch(self, idx: np.ndarray, g: torch.Generator | None):
-        idx = np.sort(idx)  # read the memmap in file order; the order within a batch doesn't matter
-        x = torch.from_numpy(np.ascontiguousarray(self.cache.images[idx]))
-        y = self.labels[idx].to(self.device, non_blocking=True)
-        S, cpu = x.shape[1], self.device.type == 'cpu'
-        if self.augment:
-            boxes = self._crop_boxes(len(idx), g, S)
-            if cpu:
-                x = self._augment_cpu(x, boxes)
-            else:
-                x = self._augment_gpu(x.to(self.device, non_blocking=True), boxes)
-        else:
-            x = x.to(self.device, non_blocking=True).permute(0, 3, 1, 2)
-            if S != self.size:
-                if not cpu:
-                    x = x.float()  # uint8 antialiased resize is a CPU kernel
-                x = F.interpolate(x, size=(self.size, self.size), mode='bilinear', antialias=True, align_corners=False)
-        # uint8 (or 0..255 float) -> normalised float32 in one pass: x*(1/(255 std)) - mean/std. The memory
-        # layout is kept (channels-last on the CPU path, which convolutions accept as is): changing it costs a copy
-        return torch.addcmul(self.norm_bias, x, self.inv_std255), y
-
-    def __iter__(self):
-        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        self.epoch += 1
-        idx = self.idxs[torch.randperm(self.n, generator=g).numpy()] if self.shuffle else self.idxs
-        stop = (self.n // self.bs) * self.bs if self.drop_last else self.n
-        for a in range(0, stop, self.bs):
-            yield self._batch(idx[a : a + self.bs], g)
-
-    def decode(self, x: torch.Tensor) -> torch.Tensor:
-        "Undo the normalisation: uint8 images [B,H,W,3] on the CPU, for plotting."
-        return ((x * self.std + self.mean).clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu()
-
-# %% ../nbs/library/01_data.ipynb #91e30186
-@dataclass
-class DataLoaders:
-    "The train and valid loaders of one subset, plus its classes."
-
-    train: CacheLoader
-    valid: CacheLoader
-    subset: Subset
-    cache: ImageCache
-
-    @property
-    def classes(self) -> list:
-        return self.subset.classes
-
-    @property
-    def class_names(self) -> list:
-        return self.subset.class_names
-
-    @property
-    def n_classes(self) -> int:
-        return len(self.subset.classes)
-
-    @property
-    def device(self) -> torch.device:
-        return self.train.device
-
-    def __repr__(self):
-        return (
-            f"DataLoaders({self.subset.name}: {self.train.n} train / {self.valid.n} valid images at {self.train.size}px, "
-            f"bs {self.train.bs}, cache {self.cache.size}px, {self.device})"
-        )
-
-
-def get_dls(
-    subset: Subset,
-    size: int,
-    bs: int = 32,
-    mean=IMAGENET_MEAN,
-    std=IMAGENET_STD,
-    augment: bool = True,
-    device=None,
-    seed: int = 0,
-    cache_size: int | None = None,
-    valid_bs: int | None = None,
-    settings: Settings | None = None,
-    progress: bool = True,
-) -> DataLoaders:
-    "Loaders over the pre-resized cache of `subset`: shuffled + augmented train batches, plain valid batches."
-    if int(size) < 8:
-        raise ValueError(f"size must be at least 8 pixels, not {size!r}.")
-    if int(bs) < 1:
-        raise ValueError(f"bs must be at least 1, not {bs!r}.")
-    settings = settings or load_settings()
-    cache = build_cache(subset, int(cache_size or max(settings.preset.cache_size, size)), settings, progress=progress)
-    tr, va = cache.idxs('train'), cache.idxs('valid')
-    if len(tr) == 0:
-        raise ValueError(f"{subset.name} has no readable training images.")
-    common = dict(mean=mean, std=std, device=device, seed=seed)
-    return DataLoaders(
-        CacheLoader(cache, tr, size, bs, shuffle=True, augment=augment, **common),
-        CacheLoader(cache, va, size, valid_bs or 2 * bs, **common),
-        subset,
-        cache,
-    )
-
-# %% ../nbs/library/01_data.ipynb #4e16c19d
-def show_batch(dls: DataLoaders, n: int = 16, ncols: int = 8, split: str = 'train', figsize_per: float = 1.6):
-    "Draw `n` images of one batch of `split` with their class names (matplotlib)."
-    import matplotlib.pyplot as plt
-
-    dl = dls.train if split == 'train' else dls.valid
-    old = dl.bs
-    dl.bs = max(n, 1)
-    try:
-        x, y = next(iter(dl))
-    finally:
-        dl.bs = old
-    imgs, n = dl.decode(x[:n]), min(n, len(x))
-    nrows = math.ceil(n / ncols)
-    fig, axs = plt.subplots(nrows, ncols, figsize=(ncols * figsize_per, nrows * (figsize_per + 0.3)), squeeze=False)
-    for i, ax in enumerate(axs.flat):
-        ax.axis('off')
-        if i < n:
-            ax.imshow(imgs[i].numpy())
-            ax.set_title(dls.class_names[int(y[i])], fontsize=8)
-    fig.tight_layout()
-    return fig
-
-# %% ../nbs/library/01_data.ipynb #043198e1
-def time_loader(loader, min_batches: int = 1) -> float:
-    "Images per second delivered by one pass over `loader`."
-    t0, n = time.perf_counter(), 0
-    for i, (x, y) in enumerate(loader):
-        n += len(x)
-    return n / (time.perf_counter() - t0)

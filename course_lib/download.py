@@ -1,4 +1,5 @@
-"""Resume, verify, rename atomically, extract safely: four habits that make a 100 MB - 1.5 GB download boring.
+"""Stream, resume, verify, rename atomically: the habits that
+make a 100 MB - 1.5 GB download boring.
 
 Docs: https://course-lib.github.io/course_lib/library/download.html.md"""
 
@@ -6,25 +7,19 @@ Docs: https://course-lib.github.io/course_lib/library/download.html.md"""
 
 # %% auto #0
 __all__ = ['MIRROR_HINT', 'RETRY_WAIT', 'RETRY_STATUS', 'DownloadError', 'NetworkError', 'HTTPStatusError', 'TruncatedDownload',
-           'ChecksumMismatch', 'DiskFullError', 'UnsafeArchiveError', 'CorruptArchiveError', 'sha256_file',
-           'download_url', 'safe_extract', 'archive_top_folder']
+           'ChecksumMismatch', 'DiskFullError', 'sha256_file', 'reason_text', 'is_disk_full', 'download_url']
 
 # %% ../nbs/library/03_download.ipynb #fc50a824
 import errno
 import hashlib
 import http.client
 import os
-import posixpath
 import re
-import secrets
 import shutil
-import tarfile
 import time
-import zlib
-import gzip
 import urllib.request
 import urllib.error
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from tqdm.auto import tqdm
 
@@ -63,14 +58,6 @@ class ChecksumMismatch(DownloadError):
 class DiskFullError(DownloadError):
     "No space left while writing (`.path`, `.needed` bytes or None); partial files are kept for resuming."
 
-
-class UnsafeArchiveError(DownloadError):
-    "An archive member would be written outside the target, or is a link/device file we refuse (`.member`)."
-
-
-class CorruptArchiveError(DownloadError):
-    "The archive cannot be read to its end: truncated, corrupted, or not a tar archive at all."
-
 # %% ../nbs/library/03_download.ipynb #e3fa9272
 RETRY_WAIT = 1.0  # seconds before the first retry; doubled each time, capped at 30 s
 RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}  # HTTP statuses worth retrying
@@ -80,10 +67,6 @@ _USER_AGENT = 'course_lib (+https://github.com/course-lib/course_lib)'
 
 def _part_path(dest: Path) -> Path:
     return dest.with_name(dest.name + '.part')
-
-
-def _bad_path(dest: Path) -> Path:
-    return dest.with_name(dest.name + '.bad')
 
 
 def _write(f, chunk: bytes):
@@ -144,9 +127,15 @@ class _Restart(Exception):
     pass
 
 
-def _reason(e) -> str:
+def reason_text(e) -> str:
+    "A short 'ErrorType: message' for an exception (or its `.reason`, as urllib wraps the real cause)."
     r = getattr(e, 'reason', None) or e
     return f"{type(r).__name__}: {r}" if str(r) else type(r).__name__
+
+
+def is_disk_full(e: OSError) -> bool:
+    "True for the OS errors that mean 'no space left' (ENOSPC, or a disk quota)."
+    return e.errno in _DISK_FULL
 
 
 def _network_error(url, e, timeout):
@@ -158,7 +147,7 @@ def _network_error(url, e, timeout):
         if isinstance(r, ConnectionRefusedError)
         else "the host name could not be resolved (no network or DNS?)"
         if 'gaierror' in type(r).__name__ or 'Name or service not known' in str(r)
-        else _reason(e)
+        else reason_text(e)
     )
     return NetworkError(
         f"Could not download {url}: {what}. Check your internet connection and try again. " + MIRROR_HINT,
@@ -174,121 +163,123 @@ def _open(url, have, timeout):
     return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
 
 
+def _http_error(url, e: urllib.error.HTTPError, part: Path, have: int, expected_size, say):
+    "Handle an error status: return when the .part is already complete (416), else raise what it means."
+    e.close()
+    if e.code == 416 and have:
+        total = _content_range(e.headers.get('Content-Range'))[2]
+        if total == have or (total is None and expected_size in (None, have)):
+            return  # already complete
+        say(f"the server has {_nbytes(total)} but {part.name} holds {have:,}: downloading again from byte 0")
+        raise _Restart()
+    hint = (
+        "The file is not on the server (or not public): check the dataset name and URL. "
+        if e.code in (403, 404, 410)
+        else "The server had a problem: try again later. "
+        if e.code >= 500
+        else ""
+    )
+    err = HTTPStatusError(f"HTTP {e.code} ({e.reason}) for {url}. " + hint + MIRROR_HINT, url=url, status=e.code)
+    if e.code in RETRY_STATUS:
+        raise _Retry(err, f'HTTP {e.code}')
+    raise err from None
+
+# %% ../nbs/library/03_download.ipynb #1abf9fec
+def _plan(resp, url, part: Path, have: int, say) -> tuple:
+    "From the response's status and headers: (bytes kept, file mode, total size or None)."
+    status = resp.status or 200  # file:// URLs have no status
+    clen = resp.headers.get('Content-Length')
+    clen = int(clen) if clen and clen.isdigit() else None
+    if status == 206:
+        start, _, total = _content_range(resp.headers.get('Content-Range'))
+        if start != have:
+            say(f"the server resumed at byte {start} instead of {have:,}: downloading again from byte 0")
+            raise _Restart()
+        return have, 'ab', total if total is not None or clen is None else have + clen
+    if status == 200:
+        if have:
+            say(f"the server ignores Range requests: downloading {part.name} again from byte 0")
+        return 0, 'wb', clen
+    raise HTTPStatusError(
+        f"Unexpected HTTP {status} for {url}: expected 200 or 206. " + MIRROR_HINT, url=url, status=status
+    )
+
+
+def _check_room(url, part: Path, have: int, total, expected_size):
+    "Before streaming: the announced size must be the expected one, and the rest must fit on the disk."
+    if expected_size is not None and total is not None and total != expected_size:
+        raise ChecksumMismatch(
+            f"The server announces {total:,} bytes for {url} but {expected_size:,} were expected: the file on "
+            "the server is not the expected one (changed upstream, or a wrong URL). Nothing was downloaded.",
+            url=url,
+            kind='size',
+            expected=expected_size,
+            got=total,
+        )
+    need = total if total is not None else expected_size
+    need = None if need is None else need - have
+    free = shutil.disk_usage(part.parent).free
+    if need is not None and need > free:
+        raise DiskFullError(
+            f"Not enough disk space to download {url}: {_nbytes(need)} more are needed in "
+            f"{part.parent} but only {_nbytes(free)} are free. Free some space (or set COURSE_CACHE "
+            "to a folder on a bigger disk) and run again.",
+            path=part,
+            needed=need,
+            free=free,
+        )
+
+
+def _stream(resp, part: Path, mode: str, have: int, total, progress: bool, chunk_size: int) -> tuple:
+    "Append the body to `part`: returns (bytes in part, the error that cut the connection or None)."
+    fmt = dict(unit='B', unit_scale=True, unit_divisor=1024, desc=part.name[:-5], disable=not progress)
+    dropped = None
+    with open(part, mode) as f, tqdm(total=total, initial=have, **fmt) as bar:
+        try:
+            while True:
+                try:
+                    chunk = resp.read(chunk_size)
+                except (OSError, http.client.HTTPException) as e:
+                    dropped = e
+                    break
+                if not chunk:
+                    break
+                _write(f, chunk)
+                have += len(chunk)
+                bar.update(len(chunk))
+            os.fsync(f.fileno())
+        except OSError as e:
+            if not is_disk_full(e):
+                raise
+            have = part.stat().st_size
+            need = None if total is None else total - have
+            raise DiskFullError(
+                f"Disk full while writing {part} ({have:,} bytes written so far): "
+                + (f"{_nbytes(need)} more are needed" if need is not None else "more space is needed")
+                + f" in {part.parent}. Free some space (or set COURSE_CACHE to a folder on a bigger disk) and run "
+                "the same command again: the download resumes from the partial file, which is kept.",
+                path=part,
+                needed=need,
+            ) from None
+    return have, dropped
+
+
 def _attempt(url, part, expected_size, progress, timeout, chunk_size, say):
     "One request: bring `part` to completion or raise (_Retry, _Restart, DownloadError)."
     have = part.stat().st_size if part.exists() else 0
     try:
         resp = _open(url, have, timeout)
     except urllib.error.HTTPError as e:
-        e.close()
-        if e.code == 416 and have:
-            total = _content_range(e.headers.get('Content-Range'))[2]
-            if total == have or (total is None and expected_size in (None, have)):
-                return  # already complete
-            say(f"the server has {_nbytes(total)} but {part.name} holds {have:,}: downloading again from byte 0")
-            raise _Restart()
-        err = HTTPStatusError(
-            f"HTTP {e.code} ({e.reason}) for {url}. "
-            + (
-                "The file is not on the server (or not public): check the dataset name and URL. "
-                if e.code in (403, 404, 410)
-                else "The server had a problem: try again later. "
-                if e.code >= 500
-                else ""
-            )
-            + MIRROR_HINT,
-            url=url,
-            status=e.code,
-        )
-        if e.code in RETRY_STATUS:
-            raise _Retry(err, f'HTTP {e.code}')
-        raise err from None
+        return _http_error(url, e, part, have, expected_size, say)
     except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
         err = _network_error(url, e, timeout)
-        raise _Retry(err, _reason(err.reason)) from None
-
+        raise _Retry(err, reason_text(err.reason)) from None
     with resp:
-        status = resp.status or 200  # file:// URLs have no status
-        clen = resp.headers.get('Content-Length')
-        clen = int(clen) if clen and clen.isdigit() else None
-        mode = 'ab'
-        if status == 206:
-            start, _, total = _content_range(resp.headers.get('Content-Range'))
-            if start != have:
-                say(f"the server resumed at byte {start} instead of {have:,}: downloading again from byte 0")
-                raise _Restart()
-            if total is None and clen is not None:
-                total = have + clen
-        elif status == 200:
-            if have:
-                say(f"the server ignores Range requests: downloading {part.name} again from byte 0")
-            have, mode, total = 0, 'wb', clen
-        else:
-            raise HTTPStatusError(
-                f"Unexpected HTTP {status} for {url}: expected 200 or 206. " + MIRROR_HINT, url=url, status=status
-            )
-        if expected_size is not None and total is not None and total != expected_size:
-            raise ChecksumMismatch(
-                f"The server announces {total:,} bytes for {url} but {expected_size:,} were expected: the file on "
-                "the server is not the expected one (changed upstream, or a wrong URL). Nothing was downloaded.",
-                url=url,
-                kind='size',
-                expected=expected_size,
-                got=total,
-            )
-        need = total if total is not None else expected_size
-        need = None if need is None else need - have
-        free = shutil.disk_usage(part.parent).free
-        if need is not None and need > free:
-            raise DiskFullError(
-                f"Not enough disk space to download {url}: {_nbytes(need)} more are needed in "
-                f"{part.parent} but only {_nbytes(free)} are free. Free some space (or set COURSE_CACHE "
-                "to a folder on a bigger disk) and run again.",
-                path=part,
-                needed=need,
-                free=free,
-            )
-        dropped = None
-        with (
-            open(part, mode) as f,
-            tqdm(
-                total=total,
-                initial=have,
-                unit='B',
-                unit_scale=True,
-                unit_divisor=1024,
-                desc=part.name[:-5],
-                disable=not progress,
-            ) as bar,
-        ):
-            try:
-                while True:
-                    try:
-                        chunk = resp.read(chunk_size)
-                    except (OSError, http.client.HTTPException) as e:
-                        dropped = e
-                        break
-                    if not chunk:
-                        break
-                    _write(f, chunk)
-                    have += len(chunk)
-                    bar.update(len(chunk))
-                os.fsync(f.fileno())
-            except OSError as e:
-                if e.errno not in _DISK_FULL:
-                    raise
-                have = part.stat().st_size
-                need = None if total is None else total - have
-                raise DiskFullError(
-                    f"Disk full while writing {part} ({have:,} bytes written so far): "
-                    + (f"{_nbytes(need)} more are needed" if need is not None else "more space is needed")
-                    + f" in {part.parent}. Free some space (or set COURSE_CACHE to a folder on a bigger disk) and run "
-                    "the same command again: the download resumes from the partial file, which is kept.",
-                    path=part,
-                    needed=need,
-                ) from None
+        have, mode, total = _plan(resp, url, part, have, say)
+        _check_room(url, part, have, total, expected_size)
+        have, dropped = _stream(resp, part, mode, have, total, progress, chunk_size)
     if dropped is not None or (total is not None and have < total):
-        cause = _reason(dropped) if dropped is not None else 'the server closed the connection early'
+        cause = reason_text(dropped) if dropped is not None else 'the server closed the connection early'
         raise _Retry(
             TruncatedDownload(
                 f"The download of {url} stopped after {have:,} of {_nbytes(total)} ({cause}). The partial file "
@@ -323,7 +314,7 @@ def _check_file(path, url, expected_size, sha256, progress, dest):
             kind, want = 'sha256', sha256
     if kind is None:
         return
-    bad = _bad_path(dest)
+    bad = dest.with_name(dest.name + '.bad')
     os.replace(path, bad)
     raise ChecksumMismatch(
         f"{url} downloaded, but its {kind} is wrong: expected {want}, got {got}. The downloaded bytes were moved to "
@@ -338,6 +329,21 @@ def _check_file(path, url, expected_size, sha256, progress, dest):
     )
 
 # %% ../nbs/library/03_download.ipynb #ab65e2ea
+def _checked_args(expected_size, sha256, chunk_size, retries):
+    "Validate download_url's arguments; returns the SHA-256 in lower case (or None)."
+    if expected_size is not None and (not isinstance(expected_size, int) or expected_size < 0):
+        raise ValueError(f"expected_size must be a whole number of bytes >= 0, not {expected_size!r}")
+    if sha256 is not None:
+        sha256 = str(sha256).strip().lower()
+        if not re.fullmatch(r'[0-9a-f]{64}', sha256):
+            raise ValueError(f"sha256 must be 64 hex digits, not {sha256!r}")
+    if not (isinstance(chunk_size, int) and chunk_size > 0):
+        raise ValueError(f"chunk_size must be a positive number of bytes, not {chunk_size!r}")
+    if not (isinstance(retries, int) and retries >= 0):
+        raise ValueError(f"retries must be a whole number >= 0, not {retries!r}")
+    return sha256
+
+
 def download_url(
     url: str,
     dest,
@@ -350,16 +356,7 @@ def download_url(
 ) -> Path:
     "Download `url` to `dest` via `dest.part`: resume with Range, retry drops, verify size/SHA-256, then rename atomically."
     dest = Path(dest)
-    if expected_size is not None and (not isinstance(expected_size, int) or expected_size < 0):
-        raise ValueError(f"expected_size must be a whole number of bytes >= 0, not {expected_size!r}")
-    if sha256 is not None:
-        sha256 = str(sha256).strip().lower()
-        if not re.fullmatch(r'[0-9a-f]{64}', sha256):
-            raise ValueError(f"sha256 must be 64 hex digits, not {sha256!r}")
-    if not (isinstance(chunk_size, int) and chunk_size > 0):
-        raise ValueError(f"chunk_size must be a positive number of bytes, not {chunk_size!r}")
-    if not (isinstance(retries, int) and retries >= 0):
-        raise ValueError(f"retries must be a whole number >= 0, not {retries!r}")
+    sha256 = _checked_args(expected_size, sha256, chunk_size, retries)
     say = (lambda msg: tqdm.write(f"{dest.name}: {msg}")) if progress else (lambda msg: None)
     if dest.is_dir():
         raise IsADirectoryError(f"download_url: dest {dest} is a folder; give the file's path instead.")
@@ -368,7 +365,7 @@ def download_url(
         if size_ok and (sha256 is None or sha256_file(dest, progress=progress) == sha256):
             return dest
         say(
-            f"{dest} exists but fails its size/sha256 check: downloading it again (it is replaced only once the new copy checks out)"
+            f"{dest} exists but fails its size/sha256 check: downloading it again (replaced once the new copy checks out)"
         )
     dest.parent.mkdir(parents=True, exist_ok=True)
     part, tries, restarts = _part_path(dest), 0, 0
@@ -397,151 +394,5 @@ def download_url(
             say(f"{r.why}; retry {tries}/{retries} in {wait:g} s")
             time.sleep(wait)
     _check_file(part, url, expected_size, sha256, progress, dest)
-    os.replace(part, dest)
+    os.replace(part, dest)  # the finished, verified file appears at once
     return dest
-
-# %% ../nbs/library/03_download.ipynb #8ee4df60
-_CORRUPT = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile)
-
-
-def _unsafe(archive, member, why):
-    return UnsafeArchiveError(
-        f"Refusing to extract {archive}: member {member!r} {why}. Nothing was extracted. "
-        "This archive is not an official course archive (or was tampered with): delete it and "
-        "download it again from the official URL, or use a trusted mirror.",
-        archive=archive,
-        member=member,
-        reason=why,
-    )
-
-
-def _check_member(m: tarfile.TarInfo, archive) -> None:
-    "Raise UnsafeArchiveError when member `m` could write outside the target or is a special file."
-    name = m.name
-    if name.startswith(('/', '\\')) or re.match(r'^[A-Za-z]:', name):
-        raise _unsafe(archive, name, 'has an absolute path')
-    if '\\' in name:
-        raise _unsafe(archive, name, 'contains a backslash (a path separator on Windows)')
-    if '..' in PurePosixPath(name).parts:
-        raise _unsafe(archive, name, "contains a '..' component")
-    if m.issym() or m.islnk():
-        kind, target = ('symlink' if m.issym() else 'hard link'), m.linkname
-        if target.startswith(('/', '\\')) or re.match(r'^[A-Za-z]:', target):
-            raise _unsafe(archive, name, f'is a {kind} to the absolute path {target!r}')
-        base = posixpath.dirname(name) if m.issym() else ''  # hard links name another member of the archive
-        if posixpath.normpath(posixpath.join(base, target)).split('/')[0] == '..':
-            raise _unsafe(archive, name, f'is a {kind} pointing outside the target folder ({target!r})')
-    elif m.ischr() or m.isblk():
-        raise _unsafe(archive, name, 'is a device file')
-    elif m.isfifo():
-        raise _unsafe(archive, name, 'is a FIFO (named pipe)')
-    elif not (m.isfile() or m.isdir()):
-        raise _unsafe(archive, name, f'has an unsupported type {m.type!r}')
-
-
-def _open_tar(archive, raw):
-    try:
-        return tarfile.open(fileobj=raw, mode='r:*')
-    except _CORRUPT as e:
-        raise CorruptArchiveError(
-            f"{archive} is not a readable .tgz/.tar archive ({_reason(e)}). It is probably "
-            "truncated or corrupted: delete it and download it again.",
-            archive=archive,
-        ) from None
-
-# %% ../nbs/library/03_download.ipynb #eb7776b7
-def safe_extract(archive, dest, progress: bool = True) -> Path:
-    "Extract the .tgz/.tar `archive` into `dest` atomically, refusing members that could escape it."
-    archive, dest = Path(archive), Path(dest)
-    if not archive.is_file():
-        raise FileNotFoundError(f"safe_extract: no archive at {archive}")
-    if dest.exists() and not dest.is_dir():
-        raise NotADirectoryError(f"safe_extract: dest {dest} exists and is not a folder")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.parent / f".{dest.name}.extracting-{os.getpid()}-{secrets.token_hex(4)}"
-    tmp.mkdir()
-    try:
-        with (
-            open(archive, 'rb') as raw,
-            _open_tar(archive, raw) as tf,
-            tqdm(
-                total=archive.stat().st_size,
-                unit='B',
-                unit_scale=True,
-                unit_divisor=1024,
-                desc=f'extract {archive.name}',
-                disable=not progress,
-            ) as bar,
-        ):
-            member = None
-            try:
-                for member in tf:
-                    _check_member(member, archive)
-                    tf.extract(member, tmp, set_attrs=not member.isdir(), filter='data')
-                    bar.update(raw.tell() - bar.n)
-                member = None
-                while tf.fileobj.read(1 << 20):
-                    pass  # read to the end: gzip checks its CRC and length there
-                bar.update(raw.tell() - bar.n)
-            except tarfile.FilterError as e:
-                raise _unsafe(archive, getattr(e, 'tarinfo', member).name, f'was refused by tarfile ({e})') from None
-            except _CORRUPT as e:
-                where = f" (at member {member.name!r})" if member is not None else ''
-                raise CorruptArchiveError(
-                    f"{archive} is corrupt or truncated{where}: {_reason(e)}. Nothing was "
-                    "extracted. Delete it and download it again.",
-                    archive=archive,
-                ) from None
-            except OSError as e:
-                if e.errno not in _DISK_FULL:
-                    raise
-                raise DiskFullError(
-                    f"Disk full while extracting {archive} into {dest.parent}: free some space (or set "
-                    "COURSE_CACHE to a folder on a bigger disk) and run again. Nothing was extracted.",
-                    path=dest,
-                    needed=None,
-                ) from None
-        entries = sorted(tmp.iterdir())
-        if not dest.exists():
-            os.rename(tmp, dest)  # the atomic step
-        else:
-            clash = [e.name for e in entries if os.path.lexists(dest / e.name)]
-            if clash:
-                raise FileExistsError(
-                    f"safe_extract: {dest / clash[0]} already exists; delete it (or extract "
-                    f"somewhere else) to extract {archive.name} again. Nothing was changed."
-                )
-            for e in entries:
-                os.rename(e, dest / e.name)
-            tmp.rmdir()
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return dest
-
-# %% ../nbs/library/03_download.ipynb #55831a6a
-def archive_top_folder(archive) -> str:
-    "The single top-level folder of an official archive (e.g. 'imagenette2-160'); reads every member header."
-    archive, tops, dirs = Path(archive), set(), set()
-    with open(archive, 'rb') as raw, _open_tar(archive, raw) as tf:
-        try:
-            for m in tf:
-                _check_member(m, archive)
-                parts = PurePosixPath(m.name).parts
-                if not parts:
-                    continue  # the member '.' itself
-                tops.add(parts[0])
-                if len(parts) > 1 or m.isdir():
-                    dirs.add(parts[0])
-        except _CORRUPT as e:
-            raise CorruptArchiveError(
-                f"{archive} is corrupt or truncated ({_reason(e)}): delete it and download it again.", archive=archive
-            ) from None
-    if len(tops) != 1 or tops != dirs:
-        raise DownloadError(
-            f"{archive} is not laid out like an official archive: expected one top-level folder, found "
-            f"{sorted(tops)[:5] or 'nothing'}{' ...' if len(tops) > 5 else ''}.",
-            archive=archive,
-            tops=sorted(tops),
-        )
-    return tops.pop()

@@ -10,6 +10,34 @@ MIRROR = Path(
 ).resolve()
 
 
+TOP = 'imagenette2-mini'  # the top folder of the small test archive
+CHUNK = 8 * 1024  # download chunk size in tests: the archive spans several
+
+
+@pytest.fixture(scope='session')
+def archive(tmp_path_factory):
+    "A .tgz in the official layout with real Imagenette photos: (path, bytes, sha256, member image names)."
+    import hashlib
+    import tarfile
+    from types import SimpleNamespace
+
+    src = MIRROR / 'imagenette'
+    if not (src / 'train').is_dir():
+        pytest.fail(f"The data mirror is missing: expected real images under {src} (see ../shared/data/README.md).")
+    names = []
+    path = tmp_path_factory.mktemp('archive') / f'{TOP}.tgz'
+    with tarfile.open(path, 'w:gz') as t:
+        for split, n in [('train', 3), ('val', 1)]:
+            for wnid in sorted(p.name for p in (src / split).iterdir())[:2]:
+                for p in sorted((src / split / wnid).glob('*.JPEG'))[:n]:
+                    arc = f'{TOP}/{split}/{wnid}/{p.name}'
+                    t.add(p, arcname=arc)
+                    names.append(arc)
+    data = path.read_bytes()
+    assert len(data) > 8 * CHUNK, 'the test archive should span several chunks'
+    return SimpleNamespace(path=path, data=data, sha=hashlib.sha256(data).hexdigest(), names=names)
+
+
 @pytest.fixture(scope='session')
 def mirror() -> Path:
     if not (MIRROR / 'imagenette' / 'train').is_dir():

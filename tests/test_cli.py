@@ -18,6 +18,7 @@ def _nb(path, *cells):
     return path
 
 
+@pytest.mark.slow
 def test_run_writes_executed_notebook(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv('COURSE_SCALE', raising=False)
     nb = _nb(
@@ -34,6 +35,7 @@ def test_run_writes_executed_notebook(tmp_path, capsys, monkeypatch):
     assert nbformat.read(nb, as_version=4).cells[0].outputs == []  # the source is not modified
 
 
+@pytest.mark.slow
 def test_run_failing_cell_reports_and_continues(tmp_path, capsys):
     bad = _nb(tmp_path / 'a_bad.ipynb', "x = 1", "raise ValueError('boom')", "y = 2")
     good = _nb(tmp_path / 'b_good.ipynb', "print('fine')")
@@ -102,15 +104,31 @@ def test_lessons_found_in_repo():
     assert les == sorted(les)
 
 
-def test_release_and_grade_commands(tmp_path, capsys):
-    ex = _nb(
+def _homework(tmp_path):
+    return _nb(
         tmp_path / 'hw.ipynb',
         "from course_lib.grading import check",
         "#| exercise: q1 points=3\n### BEGIN SOLUTION\nanswer = 6 * 7\n### END SOLUTION",
         "# tests: q1\nassert answer == 42\n### BEGIN HIDDEN TESTS\nassert isinstance(answer, int)\n### END HIDDEN TESTS",
     )
-    assert main(['release', str(ex), '--out', str(tmp_path / 'rel')]) == 0
+
+
+def test_release_command(tmp_path, capsys):
+    ex = _homework(tmp_path)
+    assert main(['release', str(tmp_path), '--out', str(tmp_path / 'rel')]) == 0  # a folder: every notebook in it
     assert (tmp_path / 'rel' / 'student' / 'hw.ipynb').exists() and (tmp_path / 'rel' / 'grader' / 'hw.json').exists()
+    assert f"hw: student {tmp_path / 'rel' / 'student' / 'hw.ipynb'}" in capsys.readouterr().out
+    assert main(['release', str(ex), '--out', str(tmp_path / 'rel')]) == 0
+    # a broken exercise: clear error naming notebook, cell and line
+    bad = _nb(tmp_path / 'broken.ipynb', "#| exercise: q1\n### BEGIN SOLUTION\nx = 1\n")
+    assert main(['release', str(bad), '--out', str(tmp_path / 'rel2')]) == 2
+    assert 'broken.ipynb, cell 0, line 2: ### BEGIN SOLUTION on line 2 is never closed' in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_release_and_grade_commands(tmp_path, capsys):
+    ex = _homework(tmp_path)
+    assert main(['release', str(ex), '--out', str(tmp_path / 'rel')]) == 0
     subs = tmp_path / 'subs'
     subs.mkdir()
     shutil.copy(ex, subs / 'ann.ipynb')
@@ -144,10 +162,6 @@ def test_release_and_grade_commands(tmp_path, capsys):
         and gb[2].startswith('bob,hw,q1,0,3,error,')
         and 'not answered' in gb[2]
     )
-    # a broken exercise: clear error naming notebook, cell and line
-    bad = _nb(tmp_path / 'broken.ipynb', "#| exercise: q1\n### BEGIN SOLUTION\nx = 1\n")
-    assert main(['release', str(bad), '--out', str(tmp_path / 'rel2')]) == 2
-    assert 'broken.ipynb, cell 0, line 2: ### BEGIN SOLUTION on line 2 is never closed' in capsys.readouterr().err
 
 
 def test_console_script():

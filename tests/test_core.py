@@ -6,6 +6,9 @@ from course_lib.core import (
     find_settings_file,
     course_setup,
     seed_everything,
+    seeded_generator,
+    SCALE_PRESETS,
+    GRADING_DEFAULTS,
 )
 from conftest import REPO
 
@@ -67,6 +70,7 @@ def test_course_setup_prints_scale(capsys, tmp_path, monkeypatch):
     s = course_setup(scale='tiny')
     out = capsys.readouterr().out
     assert 'course_lib scale: tiny' in out and 'device:' in out and s.scale == 'tiny'
+    assert 'epochs' not in out  # epochs are each experiment's own choice, not a scale setting
 
 
 def test_seed_everything_is_repeatable():
@@ -77,3 +81,51 @@ def test_seed_everything_is_repeatable():
     seed_everything(3)
     b = torch.randn(5)
     assert torch.equal(a, b)
+
+
+def test_presets_and_limits_have_one_source(tmp_path):
+    "The package's tables are the defaults; settings.ini overrides key by key and reports keys nobody reads."
+    bare = tmp_path / 'bare.ini'
+    bare.write_text('[course]\nscale = small\n')
+    s = load_settings(bare, env={}, check_cache=False)
+    assert s.preset == SCALE_PRESETS['small'] and s.grading == dict(GRADING_DEFAULTS)
+    ini = tmp_path / 'settings.ini'
+    ini.write_text('[course]\nscale = tiny\n[scale.tiny]\nbatch_size = 8\nepochs = 3\n[grading]\nmemory_mb = 512\n')
+    s = load_settings(ini, env={}, check_cache=False)
+    assert s.preset.batch_size == 8 and s.preset.image_size == SCALE_PRESETS['tiny'].image_size
+    assert s.grading['memory_mb'] == 512 and s.grading['jobs'] == GRADING_DEFAULTS['jobs']
+    assert any('[scale.tiny] epochs is not a setting' in n for n in s.notes)
+    with pytest.raises(TypeError):
+        GRADING_DEFAULTS['jobs'] = 99  # read-only: the one source cannot be changed by accident
+
+
+def test_readme_scale_table_agrees_with_the_presets():
+    import re
+
+    rows = {
+        m[0]: m[1]
+        for m in re.findall(r'^\| `(tiny|small|full)` \|[^|]*\|([^|]*)\|', (REPO / 'README.md').read_text(), re.M)
+    }
+    assert set(rows) == {'tiny', 'small', 'full'}, rows
+    for name, cell in rows.items():
+        p = SCALE_PRESETS[name]
+        assert f'{p.image_size} px' in cell, (name, cell)
+        if p.n_train_per_class:
+            assert re.search(rf'\b{p.n_train_per_class}\b.*\b{p.n_valid_per_class}\b', cell), (name, cell)
+
+
+def test_importing_core_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, course_lib.core; assert 'torch' not in sys.modules and 'numpy' not in sys.modules"
+    subprocess.run([sys.executable, '-c', code], check=True)
+
+
+def test_seeded_generator_takes_pairs_not_sums():
+    import torch
+
+    def draw(*key):
+        return torch.randperm(20, generator=seeded_generator(*key)).tolist()
+
+    assert draw(4, 2) == draw(4, 2) and draw(0, 1) != draw(1, 0) and draw(0, 1) != draw(0, 2)

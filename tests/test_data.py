@@ -1,30 +1,27 @@
 """The data layer on the real Imagenette/Imagewoof photographs of the mirror (../shared/data)."""
 
-import shutil
 from pathlib import Path
 import numpy as np
 import pytest
-import torch
-from PIL import Image
 from course_lib.core import load_settings
 from course_lib.data import (
     DATASETS,
     CLASSES,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
     dataset_info,
     get_dataset,
     find_in_mirrors,
     list_images,
     make_subset,
     subset_for_scale,
-    build_cache,
-    get_dls,
-    show_batch,
     SubsetSizeError,
     DatasetLayoutError,
     DatasetNotFound,
     load_image,
     is_clean,
 )
+from course_lib.loaders import build_cache
 
 
 def test_registry_has_the_six_official_archives():
@@ -130,139 +127,28 @@ def test_class_selection_relabels_in_official_order(tmp_path, tiny_settings):
     assert s.class_names == ['beagle', 'dingo'] and sorted(s.df.label.unique()) == [0, 1]
 
 
-def _broken_dataset(tmp_path, mirror):
-    "A 2-class copy (in tmp, never the repo) of real images plus a truncated, a non-image, a grayscale and a CMYK file."
-    root = tmp_path / 'ds' / 'imagenette2-160'
-    for split in ('train', 'val'):
-        for w, _ in CLASSES['imagenette']:
-            d = root / split / w
-            d.mkdir(parents=True)
-            for f in sorted((mirror / 'imagenette' / split / w).iterdir())[:2]:
-                shutil.copy(f, d / f.name)
-    w = CLASSES['imagenette'][0][0]
-    src = sorted((mirror / 'imagenette' / 'train' / w).iterdir())[0]
-    (root / 'train' / w / 'n0_truncated.JPEG').write_bytes(src.read_bytes()[:2000])
-    (root / 'train' / w / 'n0_notanimage.JPEG').write_text('hello')
-    Image.open(src).convert('L').save(root / 'train' / w / 'n0_gray.JPEG')
-    Image.open(src).convert('CMYK').save(root / 'train' / w / 'n0_cmyk.JPEG')
-    return tmp_path / 'ds'
-
-
-def test_cache_skips_broken_images_and_converts_modes(tmp_path, mirror):
-    m = _broken_dataset(tmp_path, mirror)
-    s = load_settings(env={'COURSE_DATA_MIRROR': str(m), 'COURSE_CACHE': str(tmp_path / 'c'), 'COURSE_SCALE': 'tiny'})
-    sub = make_subset('imagenette2-160', 0, 0, out_dir=tmp_path, settings=s, quiet=True)
-    cache = build_cache(sub, 40, s, progress=False)
-    bad = {x['path'].split('/')[-1] for x in cache.skipped}
-    assert bad == {'n0_truncated.JPEG', 'n0_notanimage.JPEG'}
-    assert len(cache) == len(sub.df) - 2 and cache.images.shape[1:] == (40, 40, 3)
-    gray = cache.images[cache.paths.index(next(p for p in cache.paths if p.endswith('n0_gray.JPEG')))]
-    assert np.array_equal(gray[..., 0], gray[..., 1])  # grayscale became RGB with equal channels
-    # the rows left after skipping still line up with their files
-    assert all(
-        np.array_equal(np.asarray(cache.images[i]), load_image(sub.root / p, 40)) for i, p in enumerate(cache.paths)
-    )
-
-
-def test_cache_is_reused_and_rebuilt_on_change(tmp_path, tiny_settings):
-    sub = make_subset('imagenette', 2, 1, out_dir=tmp_path, settings=tiny_settings, quiet=True)
-    c1 = build_cache(sub, 32, tiny_settings, progress=False)
-    mtime = (c1.path / 'images.u8').stat().st_mtime_ns
-    c2 = build_cache(sub, 32, tiny_settings, progress=False)
-    assert c2.path == c1.path and (c2.path / 'images.u8').stat().st_mtime_ns == mtime
-    assert build_cache(sub, 36, tiny_settings, progress=False).path != c1.path
-    other = make_subset('imagenette', 2, 1, seed=1, out_dir=tmp_path, settings=tiny_settings, quiet=True)
-    assert build_cache(other, 32, tiny_settings, progress=False).path != c1.path
-    # the cached pixels are the decoded images
-    i = 3
-    ref = load_image(sub.root / c1.paths[i], 32)
-    assert np.array_equal(np.asarray(c1.images[i]), ref)
-
-
-def test_loaders_shapes_determinism_and_resizing(tmp_path, tiny_settings):
-    sub = make_subset('imagenette', 4, 2, out_dir=tmp_path, settings=tiny_settings, quiet=True)
-    mk = lambda seed: get_dls(sub, 32, bs=8, seed=seed, settings=tiny_settings, progress=False, device='cpu')
-    dls = mk(0)
-    assert len(dls.train) == 5 and dls.train.n == 40 and dls.valid.n == 20 and dls.n_classes == 10
-    batches = list(dls.train)
-    assert [tuple(x.shape) for x, _ in batches] == [(8, 3, 32, 32)] * 5 and batches[0][1].dtype == torch.int64
-    assert sorted(torch.cat([y for _, y in batches]).tolist()) == sorted(dls.cache.labels[dls.train.idxs].tolist())
-    again = list(mk(0).train)
-    assert all(torch.equal(a[0], b[0]) for a, b in zip(batches, again))
-    assert not torch.equal(batches[0][0], list(mk(1).train)[0][0])
-    second_epoch = list(dls.train)
-    assert not torch.equal(batches[0][0], second_epoch[0][0])  # a new shuffle and new crops each epoch
-    dls.train.size, dls.train.bs = 24, 16
-    assert next(iter(dls.train))[0].shape == (16, 3, 24, 24)
-    v1, v2 = [torch.cat([x for x, _ in dls.valid]) for _ in range(2)]
-    assert torch.equal(v1, v2)  # validation is not augmented
-
-
-def test_normalisation_and_decode_round_trip(tmp_path, tiny_settings):
-    sub = make_subset('imagenette', 2, 2, out_dir=tmp_path, settings=tiny_settings, quiet=True)
-    dls = get_dls(sub, 64, bs=20, settings=tiny_settings, progress=False, cache_size=64, device='cpu')
-    x, y = next(iter(dls.valid))
-    assert abs(x.mean().item()) < 1 and 0.5 < x.std().item() < 2
-    dec = dls.valid.decode(x)
-    raw = torch.from_numpy(np.asarray(dls.cache.images[dls.valid.idxs[: len(x)]]))
-    assert (dec.int() - raw.int()).abs().max() <= 1
-
-
-def test_batches_are_normalised_with_the_statistics_passed_in(tmp_path, tiny_settings):
-    "Lite0 wants mean = std = 0.5, ResNets ImageNet's: the loader must apply the statistics it is given."
-    sub = make_subset('imagenette', 2, 2, out_dir=tmp_path, settings=tiny_settings, quiet=True)
-    for mean, std in [
-        ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
-        ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
-        ((0.1, 0.7, 0.3), (0.2, 0.9, 0.4)),
-    ]:
-        dls = get_dls(
-            sub, 64, bs=20, mean=mean, std=std, settings=tiny_settings, progress=False, cache_size=64, device='cpu'
-        )
-        for dl in (dls.valid, dls.train):
-            x, _ = next(iter(dl))
-            raw = (
-                x.new_tensor(np.asarray(dls.cache.images[dl.idxs])).permute(0, 3, 1, 2) / 255
-                if dl is dls.valid
-                else None
-            )
-            m, sd = torch.tensor(mean).view(1, 3, 1, 1), torch.tensor(std).view(1, 3, 1, 1)
-            if raw is not None:  # valid: no augmentation, so every pixel is (raw - mean) / std
-                torch.testing.assert_close(x, (raw[: len(x)] - m) / sd, atol=1e-5, rtol=1e-5)
-            # train (augmented) too: undoing exactly these statistics gives pixels in [0, 1]
-            back = x * sd + m
-            assert back.min() >= -1e-4 and back.max() <= 1 + 1e-4, (mean, std, back.min(), back.max())
-
-
-def test_gpu_path_matches_cpu_path(tmp_path, tiny_settings):
-    "The batched grid_sample path (used on CUDA) crops the same boxes as the CPU path."
-    sub = make_subset('imagenette', 2, 1, out_dir=tmp_path, settings=tiny_settings, quiet=True)
-    dl = get_dls(sub, 48, bs=8, cache_size=64, settings=tiny_settings, progress=False, device='cpu').train
-    x = torch.from_numpy(np.ascontiguousarray(dl.cache.images[dl.idxs[:8]]))
-    boxes = dl._crop_boxes(8, torch.Generator().manual_seed(0), 64)
-    a = dl._augment_cpu(x, boxes).float()
-    b = dl._augment_gpu(x, boxes)
-    assert (a - b).abs().mean() < 4  # out of 255: same crops, slightly different filters
-
-
-def test_loader_rejects_bad_arguments(tmp_path, tiny_settings):
-    sub = make_subset('imagenette', 1, 1, out_dir=tmp_path, settings=tiny_settings, quiet=True)
-    with pytest.raises(ValueError, match='size must be at least 8'):
-        get_dls(sub, 4, settings=tiny_settings)
-    with pytest.raises(ValueError, match='bs must be at least 1'):
-        get_dls(sub, 32, bs=0, settings=tiny_settings)
-
-
-def test_subset_for_scale_and_show_batch(tmp_path, tiny_settings):
-    import matplotlib
-
-    matplotlib.use('Agg')
+def test_subset_for_scale_follows_the_preset(tmp_path, tiny_settings):
     sub = subset_for_scale('imagenette', settings=tiny_settings, out_dir=tmp_path)
     p = tiny_settings.preset
     assert (sub.df.split == 'train').sum() == 10 * p.n_train_per_class and sub.split == 'clean'
-    fig = show_batch(get_dls(sub, 32, bs=4, settings=tiny_settings, progress=False), n=6, ncols=3)
-    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
-    assert len(titles) == 6 and set(titles) <= set(sub.class_names)
+    assert (sub.df.split == 'valid').sum() == 10 * p.n_valid_per_class and sub.df[sub.df.split == 'valid'].clean.all()
+
+
+def test_load_image_makes_rgb_squares(tmp_path, mirror):
+    from PIL import Image
+
+    src = sorted((mirror / 'imagewoof' / 'train' / CLASSES['imagewoof'][0][0]).iterdir())[0]
+    Image.open(src).convert('L').resize((90, 30)).save(tmp_path / 'wide_gray.png')
+    img = load_image(tmp_path / 'wide_gray.png', 24)  # 3:1 and grayscale -> 24x24 RGB, centre crop
+    assert img.shape == (24, 24, 3) and img.dtype == np.uint8 and np.array_equal(img[..., 0], img[..., 2])
+    assert load_image(src, 40).shape == (40, 40, 3)
+
+
+def test_imagenet_statistics_are_defined_once():
+    import course_lib.loaders as loaders
+
+    assert IMAGENET_MEAN == (0.485, 0.456, 0.406) and IMAGENET_STD == (0.229, 0.224, 0.225)
+    assert loaders.IMAGENET_MEAN is IMAGENET_MEAN and loaders.load_image is load_image
 
 
 def _woof_tgz(path: Path, mirror: Path) -> Path:

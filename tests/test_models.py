@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from course_lib.learner import (
+from course_lib.models import (
     ARCHS,
     LITE0_STATS,
     IMAGENET_STATS,
     WeightsMappingError,
     WeightsUnavailableError,
     imagenet_index,
+    lite0_architecture,
     lite0_weights_path,
     load_lite0_imagenet,
     map_state_dict_in_order,
@@ -22,7 +23,6 @@ from course_lib.learner import (
     resnet_scratch,
     lite0_zero_shot,
     init_head_from_imagenet,
-    _timm_lite0,
 )
 
 DATA = Path(__file__).resolve().parents[1].parent / 'shared' / 'data'
@@ -37,7 +37,7 @@ def lite0():
 
 def test_lite0_state_dict_maps_in_order_shape_for_shape():
     src = torch.load(lite0_weights_path(), map_location='cpu', weights_only=True)
-    dst = _timm_lite0(1000).state_dict()
+    dst = lite0_architecture(1000).state_dict()
     assert len(src) == len(dst) == 296
     mapped = map_state_dict_in_order(src, dst)
     assert list(mapped) == list(dst)
@@ -65,7 +65,7 @@ def test_imagenet_indices_from_names():
 
 
 def _clean_photos(wnid, n, size=224):
-    from course_lib.data import load_image
+    from course_lib.loaders import load_image
 
     fs = sorted(
         p
@@ -164,3 +164,13 @@ def test_warm_started_head_equals_the_zero_shot_head(lite0):
         assert torch.allclose(m(x), lite0(x)[:, [0, 574, 701]], atol=1e-4)
     with pytest.raises(ValueError, match='only a Lite0 body'):
         init_head_from_imagenet(torch.nn.Linear(512, 3), wnids, lite0)
+
+
+def test_imagenet_stats_and_class_names_come_from_the_data_module():
+    "One source of truth: the ImageNet statistics and the wnid names are course_lib.data's."
+    from course_lib.data import CLASSES, IMAGENET_MEAN, IMAGENET_STD
+    from course_lib.models import IMAGENET_CLASS_NAMES
+
+    assert IMAGENET_STATS == (IMAGENET_MEAN, IMAGENET_STD)
+    assert IMAGENET_CLASS_NAMES == {w: n for pairs in CLASSES.values() for w, n in pairs}
+    assert len(IMAGENET_CLASS_NAMES) == 20 and len(set(imagenet_index(IMAGENET_CLASS_NAMES))) == 20

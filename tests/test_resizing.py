@@ -1,22 +1,24 @@
-"""Tests for course_lib.resizing (lesson 04, progressive resizing).
+"""Tests for course_lib.resizing (lesson 3, progressive resizing; built in nbs/library/10_resizing.ipynb).
 
-Schedule, batch-size and time-to-target mechanics use plain numbers; the callback and evaluate_at_sizes run the
+Schedule and batch-size mechanics use plain numbers; the callback, fit_schedule and evaluate_at_sizes run the
 real Learner on a tiny subset of real Imagenette photographs from the data mirror."""
 
-import math
-
-import pandas as pd
-import torch
 import pytest
+import torch
 
+from course_lib.core import load_settings
+from course_lib.callbacks import Callback, combined_cos
+from course_lib.learner import Learner, TrainingDiverged
+from course_lib.models import resnet_scratch
 from course_lib.resizing import (
+    ProgressiveResizing,
     ScheduleError,
     SizeSchedule,
     bs_for_size,
-    compare_time_to_target,
+    evaluate_at_sizes,
+    fit_schedule,
     fixres_sizes,
-    ProgressiveResizing,
-    time_to_target,
+    warm_up,
 )
 
 
@@ -122,45 +124,6 @@ def test_bs_for_size_keeps_pixels_per_batch():
             bs_for_size(**kw)
 
 
-# ---------------------------------------------------------------- time to target
-HIST = pd.DataFrame(dict(epoch=[0, 1, 2, 3], accuracy=[0.20, 0.55, 0.50, 0.70], elapsed=[10.0, 25.0, 40.0, 60.0]))
-
-
-def test_time_to_target_known_histories():
-    assert time_to_target(HIST, 0.5) == 25.0  # first epoch at or above target
-    assert time_to_target(HIST, 0.55) == 25.0  # >= counts
-    assert time_to_target(HIST, 0.6) == 60.0  # the dip at epoch 2 does not count
-    assert time_to_target(HIST, 0.0) == 10.0
-    assert time_to_target(HIST, 0.71) == math.inf  # never reached
-    assert time_to_target(HIST, 0.6, return_epoch=True) == (60.0, 3)
-    assert time_to_target(HIST, 0.9, return_epoch=True) == (math.inf, None)
-    assert time_to_target(HIST.to_dict('records'), 0.5) == 25.0  # list of rows works too
-
-
-def test_time_to_target_errors():
-    with pytest.raises(ValueError, match='write 0.7 for 70 %'):
-        time_to_target(HIST, 70)
-    with pytest.raises(ValueError, match='empty'):
-        time_to_target(pd.DataFrame(), 0.5)
-    with pytest.raises(ValueError, match="no column"):
-        time_to_target(HIST.drop(columns='elapsed'), 0.5)
-    with pytest.raises(ValueError, match='cumulative'):
-        time_to_target(HIST.assign(elapsed=[1.0, 3.0, 2.0, 4.0]), 0.5)
-
-
-def test_compare_time_to_target():
-    fast = HIST.assign(elapsed=HIST.elapsed * 0.5)
-    t = compare_time_to_target({'fixed': HIST, 'progressive': fast}, [0.5, 0.6, 0.9])
-    assert list(t.columns[:5]) == ['run', 'target', 'time_to_target', 'epoch', 'ratio_to_baseline']
-    r = t.set_index(['run', 'target'])
-    assert r.loc[('progressive', 0.5), 'ratio_to_baseline'] == pytest.approx(0.5)
-    assert r.loc[('fixed', 0.6), 'ratio_to_baseline'] == pytest.approx(1.0)
-    assert math.isnan(r.loc[('progressive', 0.9), 'ratio_to_baseline'])
-    assert r.loc[('fixed', 0.5), 'final_accuracy'] == 0.70 and r.loc[('fixed', 0.5), 'total_time'] == 60.0
-    with pytest.raises(ValueError, match='baseline'):
-        compare_time_to_target({'a': HIST}, 0.5, baseline='b')
-
-
 def test_fixres_sizes():
     assert fixres_sizes(128) == [128, 144, 168]
     assert fixres_sizes(48, factors=(1.0, 1.25)) == [48, 64]
@@ -176,14 +139,11 @@ def test_callback_argument_errors():
 
 
 # ---------------------------------------------------------------- the real Learner on real photographs
-from course_lib.core import load_settings
-from course_lib.resizing import evaluate_at_sizes, fit_schedule
-
-
 @pytest.fixture(scope='module')
 def dls(tmp_path_factory):
     "2 train / 1 valid real Imagenette photographs per class (20 / 10 images), cached at 64 px, batch size 8."
-    from course_lib.data import get_dls, make_subset
+    from course_lib.data import make_subset
+    from course_lib.loaders import get_dls
 
     s = load_settings(env={'COURSE_SCALE': 'tiny'})
     sub = make_subset(
@@ -205,9 +165,20 @@ class ShapeRecorder(torch.nn.Module):
         return self.model(x)
 
 
-def _model(n_classes):
-    from course_lib.learner import resnet_scratch
+class LRLog(Callback):
+    "Records (pct_train, lr of the last param group, batch size, image size) at every training batch."
 
+    order = 100  # after the ParamScheduler has set this batch's lr
+
+    def __init__(self):
+        self.rows = []
+
+    def before_batch(self, learn):
+        if learn.training:
+            self.rows.append((learn.pct_train, learn.opt.param_groups[-1]['lr'], *learn.xb.shape[::2]))
+
+
+def _model(n_classes):
     torch.manual_seed(0)
     return ShapeRecorder(resnet_scratch(n_classes, widths=(8, 16), blocks=(1, 1)))
 
@@ -227,20 +198,57 @@ def test_callback_changes_sizes_seen_by_model(dls):
     assert (dls.train.size, dls.train.bs, dls.valid.size) == (48, 8, 48)  # restored after the fit
 
 
-def test_callback_changes_batch_size_and_lr_schedule(dls):
-    m = _model(dls.n_classes)
+def test_batch_size_changes_and_lr_follows_the_pct_schedule(dls):
+    "bs_rule='pixels' changes the steps per epoch; the lr is the one-cycle curve of pct_train, nothing is rebuilt."
+    m, log = _model(dls.n_classes), LRLog()
     # fractions: the callback reads the number of epochs from the Learner
-    learn = fit_schedule(dls, [(0, 32), (0.5, 48)], 2, lr_max=1e-3, model=m, bs_rule='pixels')
+    learn = fit_schedule(dls, [(0, 32), (0.5, 48)], 2, lr_max=1e-3, model=m, bs_rule='pixels', cbs=[log])
     train = [s for t, s in m.seen if t]
     # 8 * (48/32)**2 = 18 -> 16 at 32 px: 2 batches (16 + 4), then 8 at 48 px: 3 batches (8 + 8 + 4)
     assert train == [(16, 3, 32, 32), (4, 3, 32, 32), (8, 3, 48, 48), (8, 3, 48, 48), (4, 3, 48, 48)]
     assert {s[2:] for t, s in m.seen if not t} == {(48, 48)}  # valid_size='final'
     assert learn.history['bs'].tolist() == [16, 8] and learn.history['steps'].tolist() == [2, 3]
-    # the one-cycle schedule was rebuilt for the 5 real steps (not 2 epochs x 3), so it ends annealed
-    assert learn.sched.total_steps == 5
-    lrs = [l[0] for l in learn.lrs]
-    assert len(lrs) == 5 and max(lrs) == pytest.approx(1e-3, rel=0.3) and lrs[-1] < 1e-3 / 100
+    # each epoch covers half of the schedule however many steps it has: pct = (epoch + iter / n_iter) / n_epochs
+    pcts = [p for p, *_ in log.rows]
+    assert pcts == pytest.approx([0, 1 / 4, 1 / 2, 1 / 2 + 1 / 6, 1 / 2 + 2 / 6])
+    one_cycle = combined_cos(0.25, 1e-3 / 25, 1e-3, 1e-3 / 1e4)  # fit_one_cycle's defaults
+    lrs = [lr for _, lr, *_ in log.rows]
+    assert lrs == pytest.approx([one_cycle(p) for p in pcts], rel=1e-9)
+    assert [step[-1] for step in learn.lrs] == pytest.approx(lrs, rel=1e-9)  # the lrs the optimiser stepped with
+    # the peak is reached at pct_start and the fit ends annealing: the last step has the fit's lowest lr after the peak
+    assert max(lrs) == pytest.approx(1e-3) and lrs[-1] == min(lrs[1:]) < 1e-3 / 5
+    assert not any('sched' in k for k in vars(learn))  # no scheduler object to rebuild
     assert dls.train.bs == 8
+
+
+def test_same_curve_whatever_the_batch_size(dls):
+    "At the same fraction of training, runs with and without a batch-size rule use the same learning rate."
+    logs = []
+    for rule in (None, 'pixels'):
+        log = LRLog()
+        fit_schedule(dls, [(0, 32), (0.5, 48)], 2, lr_max=1e-3, model=_model(dls.n_classes), bs_rule=rule, cbs=[log])
+        logs.append({round(p, 9): lr for p, lr, *_ in log.rows})
+    fixed, pixels = logs  # 3 + 3 steps of 8 images; 2 steps of 16 at 32 px, then 3 of 8
+    assert sorted(fixed) == pytest.approx([0, 1 / 6, 2 / 6, 3 / 6, 4 / 6, 5 / 6])
+    assert sorted(pixels) == pytest.approx([0, 1 / 4, 3 / 6, 4 / 6, 5 / 6])
+    assert all(fixed[p] == pixels[p] for p in set(fixed) & set(pixels)) and len(set(fixed) & set(pixels)) == 4
+
+
+def test_loaders_restored_when_training_fails(dls):
+    m = _model(dls.n_classes)
+    with pytest.raises(TrainingDiverged):
+        fit_schedule(dls, [(0, 32), (1, 40)], 2, lr_max=1e9, model=m, bs_rule='pixels')
+    assert (dls.train.size, dls.train.bs, dls.valid.size) == (48, 8, 48)
+
+
+def test_callback_alone_on_a_learner(dls):
+    "ProgressiveResizing works in any Learner fit (here one passed to fit_one_cycle), and its log says what it set."
+    cb = ProgressiveResizing(SizeSchedule.even([32, 40, 48]), valid_size=40)
+    learn = Learner(_model(dls.n_classes), dls, progress=False)
+    learn.fit_one_cycle(3, 1e-3, cbs=[cb])
+    assert [r['size'] for r in cb.log] == [32, 40, 48] and {r['valid_size'] for r in cb.log} == {40}
+    assert learn.history['size'].tolist() == [32, 40, 48] and learn.history['steps'].tolist() == [3, 3, 3]
+    assert dls.valid.size == 48 and dls.train.size == 48
 
 
 def test_bad_schedule_fails_before_training(dls):
@@ -251,8 +259,6 @@ def test_bad_schedule_fails_before_training(dls):
 
 
 def test_evaluate_at_sizes_real_images(dls):
-    from course_lib.learner import Learner
-
     m = _model(dls.n_classes)
     learn = Learner(m, dls, progress=False)
     res = evaluate_at_sizes(learn, [32, 48, 64])
@@ -274,8 +280,6 @@ def test_evaluate_at_sizes_real_images(dls):
 
 
 def test_warm_up_puts_loaders_back(dls):
-    from course_lib.resizing import warm_up
-
     before = (dls.train.size, dls.valid.size, dls.train.epoch, dls.valid.epoch)
-    assert warm_up(dls, [32, 48]) > 0
+    assert warm_up(dls, [32, 48], dict(widths=(8, 16), blocks=(1, 1))) > 0
     assert (dls.train.size, dls.valid.size, dls.train.epoch, dls.valid.epoch) == before
