@@ -1,11 +1,14 @@
-"""Batch-grading throughput: 40 generated submissions (correct, wrong, timing out, broken), 1 vs 2 workers.
+"""Batch-grading throughput with and without the bubblewrap sandbox: the same generated submissions (correct,
+wrong, timing out, broken), graded once per isolation mode and worker count.
 
-    python benchmarks/bench_grading.py [--n 40] [--jobs 1 2] [--cell-timeout 3]
+    python benchmarks/bench_grading.py [--n 40] [--jobs 2] [--cell-timeout 3] [--repeats 1]
 
-Prints submissions per minute for each worker count and the speed-up over the first, measured in this process
-on this machine (timings are noisy when other people share the CPU). The exercise is small on purpose (numpy
-only, no torch preload): the time measured is the grader's own cost (a worker process and a kernel per
-submission, limits, tests), not the students' code.
+Prints submissions per minute for each isolation mode ('none': processes and limits only; 'bwrap': each kernel
+in bubblewrap) and worker count, the sandbox's overhead (the issue asks for at most 15 %), and whether the grades
+are identical; measured in this process on this machine (timings are noisy when other people share the CPU).
+With --repeats > 1 the modes alternate and the best time of each counts. The exercise is small on purpose
+(numpy only, no torch preload): the time measured is the grader's own cost (a worker process and a kernel per
+submission, limits, tests, the sandbox), not the students' code.
 """
 
 import argparse
@@ -20,6 +23,7 @@ from nbformat.v4 import new_notebook, new_code_cell
 
 from course_lib import grading as G
 from course_lib.core import describe_machine
+from course_lib.isolation import bwrap_path
 
 CELLS = [
     "import numpy as np\nfrom course_lib.grading import check, assert_close\nrng = np.random.default_rng(0)\nx = rng.normal(size=(64, 8))",
@@ -60,18 +64,24 @@ def make_batch(d: Path, n: int):
     return subs, kinds
 
 
+def run_once(subs, release, out, jobs, limits):
+    "Grade the batch once: (seconds, gradebook)."
+    t0 = time.perf_counter()
+    gb = G.grade(subs, release, out, jobs=jobs, limits=limits, progress=False, quiet=True, force=True)
+    return time.perf_counter() - t0, gb
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--n', type=int, default=40)
-    ap.add_argument('--jobs', type=int, nargs='+', default=[1, 2])
+    ap.add_argument('--jobs', type=int, nargs='+', default=[2])
     ap.add_argument('--cell-timeout', type=float, default=3)
+    ap.add_argument('--repeats', type=int, default=1)
     a = ap.parse_args(argv)
+    modes = ['none', 'bwrap'] if bwrap_path() else ['none']
     d = Path(tempfile.mkdtemp(prefix='bench-grading-'))
     try:
         subs, kinds = make_batch(d, a.n)
-        limits = G.Limits(
-            cell_timeout=a.cell_timeout, notebook_timeout=60, memory_mb=1024, max_output_chars=20000, preload=('numpy',)
-        )
         print(
             f"machine: {describe_machine()}; os.cpu_count()={os.cpu_count()}; load average {os.getloadavg()[0]:.1f} "
             f"(other users share this CPU: timings are noisy)"
@@ -80,24 +90,36 @@ def main(argv=None):
             f"{a.n} submissions: "
             + ', '.join(f"{k} {kinds.count(k)}" for k in ('correct', 'wrong', 'timeout', 'broken'))
         )
-        rates, gbs = {}, {}
+        if len(modes) == 1:
+            print("bubblewrap is not installed (apt-get install bubblewrap): only isolation='none' is measured")
         for j in a.jobs:
-            t0 = time.perf_counter()
-            gb = G.grade(
-                subs, d / 'release', d / f'out{j}', jobs=j, limits=limits, progress=False, quiet=True, force=True
-            )
-            dt = time.perf_counter() - t0
-            rates[j] = a.n / dt * 60
-            gbs[j] = gb
-            tot = gb.groupby('student').points.sum()
-            print(
-                f"jobs={j}: {dt:.1f} s, {rates[j]:.1f} submissions/min; mean score {tot.mean():.2f} / 4; "
-                f"outcomes { {k: int(v) for k, v in gb.status.value_counts().sort_index().items()} }"
-            )
-        base = a.jobs[0]
-        for j in a.jobs[1:]:
-            same = gbs[j].reset_index(drop=True).equals(gbs[base].reset_index(drop=True))
-            print(f"speed-up jobs={j} vs jobs={base}: {rates[j] / rates[base]:.2f}x (identical grades: {same})")
+            best, gbs = {}, {}
+            for r in range(a.repeats):
+                for mode in modes if r % 2 == 0 else modes[::-1]:
+                    limits = G.Limits(
+                        cell_timeout=a.cell_timeout,
+                        notebook_timeout=60,
+                        memory_mb=1024,
+                        max_output_chars=20000,
+                        preload=('numpy',),
+                        isolation=mode,
+                    )
+                    dt, gbs[mode] = run_once(subs, d / 'release', d / f'out-{mode}-{j}', j, limits)
+                    best[mode] = min(dt, best.get(mode, dt))
+            for mode in modes:
+                tot = gbs[mode].groupby('student').points.sum()
+                print(
+                    f"jobs={j} isolation={mode}: {best[mode]:.1f} s, {a.n / best[mode] * 60:.1f} submissions/min; "
+                    f"mean score {tot.mean():.2f} / 4; outcomes "
+                    f"{ {k: int(v) for k, v in gbs[mode].status.value_counts().sort_index().items()} }"
+                )
+            if len(modes) == 2:
+                same = gbs['bwrap'].reset_index(drop=True).equals(gbs['none'].reset_index(drop=True))
+                cost = best['bwrap'] / best['none'] - 1
+                print(
+                    f"jobs={j}: the sandbox costs {cost:+.1%} time ({(1 / (1 + cost) - 1):+.1%} throughput; "
+                    f"limit 15 %); identical grades: {same}"
+                )
     finally:
         shutil.rmtree(d, ignore_errors=True)
 

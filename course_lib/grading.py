@@ -9,15 +9,17 @@ Docs: https://course-lib.github.io/course_lib/library/grading.html.md"""
 __all__ = ['ExerciseFormatError', 'Question', 'Exercise', 'read_exercise', 'split_tests', 'describe_difference', 'assert_close',
            'assert_shape', 'run_tests', 'check', 'GRADER_VERSION', 'build_release', 'release', 'PAYLOAD_MIME', 'Limits',
            'GradingKernel', 'STATUSES', 'load_bundles', 'BadSubmission', 'read_submission', 'grade_submission',
-           'find_submissions', 'grade', 'summary']
+           'find_submissions', 'grade', 'summary', 'totals', 'apply_manual', 'read_manual']
 
-# %% ../nbs/library/26_grading.ipynb #dda3281a
-from .exercise import ExerciseFormatError, Question, Exercise, read_exercise, split_tests
-from .checks import describe_difference, assert_close, assert_shape, run_tests, check
+# %% ../nbs/library/26_grading.ipynb #2b11f170
+from .exercise import STATUSES, ExerciseFormatError, Question, Exercise, read_exercise, split_tests
+from .assertions import describe_difference, assert_close, assert_shape
+from .checks import run_tests, check
 from .release import GRADER_VERSION, build_release, release, load_bundles
 from .sandbox import PAYLOAD_MIME, Limits, GradingKernel
-from .autograde import STATUSES, BadSubmission, read_submission, grade_submission
-from .gradebook import find_submissions, grade, summary
+from .autograde import BadSubmission, read_submission, grade_submission
+from .gradebook import find_submissions, grade
+from .report import summary, totals, apply_manual, read_manual
 
 _all_ = [
     'ExerciseFormatError',
@@ -44,4 +46,7 @@ _all_ = [
     'find_submissions',
     'grade',
     'summary',
+    'totals',
+    'apply_manual',
+    'read_manual',
 ]

@@ -9,15 +9,16 @@ Docs: https://course-lib.github.io/course_lib/library/release.html.md"""
 # %% auto #0
 __all__ = ['GRADER_VERSION', 'build_release', 'release', 'load_bundles']
 
-# %% ../nbs/library/22_release.ipynb #1296871f
+# %% ../nbs/library/22_release.ipynb #f52ac197
 import json
+import re
 from pathlib import Path
 
 from .checks import split_tests
 from .core import atomic_write
-from .exercise import Exercise, ExerciseFormatError, read_exercise, _regions, _sha, _src
+from .exercise import Exercise, ExerciseFormatError, read_exercise, _raise_all, _regions, _sha, _src
 
-GRADER_VERSION = '1'  # part of every bundle and of the key that decides whether an old grade can be reused
+GRADER_VERSION = '2'  # part of every bundle and of the key that decides whether an old grade can be reused
 
 # %% ../nbs/library/22_release.ipynb #05523b67
 def _stub(qid, hint, indent):
@@ -49,37 +50,52 @@ def _student_tests(q, n_hidden):
 def _n_tests(src):
     return sum(t[0] for t in split_tests(src))
 
-# %% ../nbs/library/22_release.ipynb #6c646287
-def _student_cells(ex: Exercise):
-    "(student cells, locked test cell checksums by question, locked setup cell checksums)."
+# %% ../nbs/library/22_release.ipynb #eb15a964
+def _nbgrader_cell(ex: Exercise, c, kind, qid):
+    "The student's cell for an nbgrader-authored exercise."
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_raw_cell
 
-    nbname = Path(ex.path).name
+    from course_lib.nbgrader_input import student_metadata, student_source
+
+    make = {'code': new_code_cell, 'markdown': new_markdown_cell}.get(c.cell_type, new_raw_cell)
+    cell = make(ex.questions[qid].visible if kind == 'tests' else student_source(_src(c), kind, c.cell_type))
+    cell.metadata.update(student_metadata(c))
+    return cell
+
+
+def _marker_cell(ex: Exercise, ci, c, kind, qid):
+    "The student's cell for a course_lib (marker format) exercise."
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_raw_cell
+
+    src = _src(c)
+    if kind == 'markdown':
+        return new_markdown_cell(src)
+    if kind == 'raw':
+        return new_raw_cell(src)
+    if kind == 'answer':
+        q = next(q for q in ex.questions.values() if qid in q.answer_ids)
+        return new_code_cell(_student_answer(src, q, Path(ex.path).name, ci))
+    if kind == 'tests':
+        q = ex.questions[qid]
+        return new_code_cell(_student_tests(q, _n_tests(q.hidden)))
+    return new_code_cell(src)
+
+
+def _student_cells(ex: Exercise):
+    "(student cells, locked test cell checksums by question, locked setup cell checksums)."
     cells, locked_tests, locked_setup = [], {}, []
     for ci, (c, (kind, qid)) in enumerate(zip(ex.nb.cells, ex.kinds)):
-        src = _src(c)
-        if kind == 'markdown':
-            cells.append(new_markdown_cell(src))
-        elif kind == 'raw':
-            cells.append(new_raw_cell(src))
-        elif kind == 'setup':
-            cells.append(new_code_cell(src))
-            locked_setup.append(_sha(src))
-        elif kind == 'answer':
-            q = next(q for q in ex.questions.values() if qid in q.answer_ids)
-            cell = new_code_cell(_student_answer(src, q, nbname, ci))
-            if ex.fmt == 'nbgrader':
-                cell.metadata['nbgrader'] = {'solution': True, 'grade': False, 'locked': False, 'grade_id': qid}
-            cells.append(cell)
-        elif kind == 'tests' and qid not in locked_tests:  # several test cells: one check() cell in the release
-            q = ex.questions[qid]
-            s = _student_tests(q, _n_tests(q.hidden))
-            cell = new_code_cell(s)
-            if ex.fmt == 'nbgrader':
-                md = {'solution': False, 'grade': True, 'locked': True, 'grade_id': qid, 'points': q.points}
-                cell.metadata['nbgrader'] = md
-            cells.append(cell)
-            locked_tests[qid] = _sha(s)
+        if kind == 'tests' and qid in locked_tests:  # several test cells: one check() cell in the release
+            continue
+        if ex.fmt == 'nbgrader':
+            cell = _nbgrader_cell(ex, c, kind, qid)
+        else:
+            cell = _marker_cell(ex, ci, c, kind, qid)
+        if kind == 'setup':
+            locked_setup.append(_sha(cell.source))
+        elif kind == 'tests':
+            locked_tests[qid] = _sha(cell.source)
+        cells.append(cell)
     for i, c in enumerate(cells):
         c['id'] = f"{ex.name[:40]}-{i:03d}"
     return cells, locked_tests, locked_setup
@@ -110,10 +126,30 @@ def _student_notebook(ex: Exercise, cells):
     nbformat.validate(nb)
     return nb
 
-# %% ../nbs/library/22_release.ipynb #5f0433af
+# %% ../nbs/library/22_release.ipynb #7c454195
 def _setup_before_tests(ex: Exercise, q):
     "Checksums of the setup cells between question `q`'s answer cell and its first test cell."
+    if q.manual:
+        return []
     return [_sha(_src(ex.nb.cells[i])) for i in range(q.answer_cell + 1, q.test_cells[0]) if ex.kinds[i][0] == 'setup']
+
+
+def _bundle_question(ex: Exercise, q) -> dict:
+    d = dict(
+        id=q.id,
+        points=q.points,
+        answer_ids=q.answer_ids,
+        hint=q.hint,
+        visible=q.visible,
+        hidden=q.hidden,
+        n_visible=_n_tests(q.visible),
+        n_hidden=_n_tests(q.hidden),
+        setup_before_tests=_setup_before_tests(ex, q),
+        namespace=q.namespace,
+    )
+    if q.manual:
+        d.update(manual=True, cell_type=q.cell_type)
+    return d
 
 
 def _bundle(ex: Exercise, locked_tests, locked_setup) -> dict:
@@ -124,20 +160,7 @@ def _bundle(ex: Exercise, locked_tests, locked_setup) -> dict:
         'name': ex.name,
         'source': Path(ex.path).name,
         'source_format': ex.fmt,
-        'questions': [
-            dict(
-                id=q.id,
-                points=q.points,
-                answer_ids=q.answer_ids,
-                hint=q.hint,
-                visible=q.visible,
-                hidden=q.hidden,
-                n_visible=_n_tests(q.visible),
-                n_hidden=_n_tests(q.hidden),
-                setup_before_tests=_setup_before_tests(ex, q),
-            )
-            for q in ex.questions.values()
-        ],
+        'questions': [_bundle_question(ex, q) for q in ex.questions.values()],
         'locked': {'tests': locked_tests, 'setup': locked_setup},
     }
 
@@ -147,18 +170,56 @@ def build_release(ex: Exercise):
     cells, locked_tests, locked_setup = _student_cells(ex)
     return _student_notebook(ex, cells), _bundle(ex, locked_tests, locked_setup)
 
-# %% ../nbs/library/22_release.ipynb #516bb7a1
+# %% ../nbs/library/22_release.ipynb #82a752bf
+_ASSET_RES = [
+    re.compile(r'\]\(\s*<?([^)\s>]+)'),  # markdown ![alt](file) and [text](file)
+    re.compile(r'''\bsrc\s*=\s*["']([^"']+)["']'''),  # <img src="file">
+    re.compile(r'''["']([\w./-]+\.\w{1,8})["']'''),  # 'data.csv' in code
+]
+
+
+def _assets(ex: Exercise) -> dict:
+    "{relative name: path} of the files beside the exercise that it names."
+    folder = Path(ex.path).resolve().parent
+    text = '\n'.join(_src(c) for c in ex.nb.cells)
+    found = {}
+    for rx in _ASSET_RES:
+        for name in rx.findall(text):
+            p = (folder / name.split('#')[0].split('?')[0]).resolve()
+            if p.is_file() and p.suffix != '.ipynb' and folder in p.parents:
+                found[p.relative_to(folder).as_posix()] = p
+    return dict(sorted(found.items()))
+
+
+def _read_all(srcs):
+    "Every exercise, and their assets; every problem of every notebook in one error."
+    exs, errors = [], []
+    for s in srcs:
+        try:
+            exs.append(read_exercise(s))
+        except ExerciseFormatError as e:
+            errors += e.errors
+    names = [e.name for e in exs]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        errors.append(ExerciseFormatError(f"two exercise notebooks share the name {dup}"))
+    assets = {}
+    for ex in exs:
+        for rel, p in _assets(ex).items():
+            if rel in assets and assets[rel].read_bytes() != p.read_bytes():
+                errors.append(ExerciseFormatError(f"two exercises need different files named {rel!r}", ex.path))
+            assets.setdefault(rel, p)
+    _raise_all(errors)
+    return exs, assets
+
+
 def release(srcs, out) -> dict:
-    "Write `out/student/<name>.ipynb` and `out/grader/<name>.json` for each exercise notebook in `srcs`."
+    "Write `out/student/<name>.ipynb` (+ the files it names) and `out/grader/<name>.json` for each exercise in `srcs`."
     import nbformat
 
     out = Path(out)
     written = {}
-    exs = [read_exercise(s) for s in srcs]  # check every notebook before writing anything
-    names = [e.name for e in exs]
-    dup = {n for n in names if names.count(n) > 1}
-    if dup:
-        raise ExerciseFormatError(f"two exercise notebooks share the name {sorted(dup)}")
+    exs, assets = _read_all(srcs)  # check every notebook before writing anything
     for ex in exs:
         nb, bundle = build_release(ex)
         s, b = out / 'student' / f'{ex.name}.ipynb', out / 'grader' / f'{ex.name}.json'
@@ -166,6 +227,8 @@ def release(srcs, out) -> dict:
         bundle['student_sha256'] = _sha(s.read_bytes())
         atomic_write(b, json.dumps(bundle, indent=1, sort_keys=True, ensure_ascii=False) + '\n')
         written[ex.name] = (s, b)
+    for rel, p in assets.items():
+        atomic_write(out / 'student' / rel, p.read_bytes())
     return written
 
 # %% ../nbs/library/22_release.ipynb #a573ac32

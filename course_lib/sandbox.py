@@ -1,6 +1,6 @@
 """A Jupyter kernel for one submission that survives what students' code does: time limits per cell (interrupt,
-then kill and restart with the earlier cells replayed), a memory limit, a cap on output, and process-group
-kills that leave nothing behind.
+then kill and restart with the earlier cells replayed), a memory limit, a cap on output, process-group
+kills that leave nothing behind, and a bubblewrap sandbox when the machine has one.
 
 Docs: https://course-lib.github.io/course_lib/library/sandbox.html.md"""
 
@@ -11,12 +11,16 @@ __all__ = ['PAYLOAD_MIME', 'Limits', 'GradingKernel']
 
 # %% ../nbs/library/23_sandbox.ipynb #40f6766d
 import os
+import shutil
 import signal
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from .checks import _trunc
 from .core import GRADING_DEFAULTS, load_settings
+from .isolation import isolated_manager_class, resolve_isolation
 
 PAYLOAD_MIME = 'application/vnd.course-grade+json'  # outputs that carry results back: never cut by the output cap
 
@@ -30,6 +34,7 @@ class Limits:
     memory_mb: int = GRADING_DEFAULTS['memory_mb']
     max_output_chars: int = GRADING_DEFAULTS['max_output_chars']
     preload: tuple = ('numpy', 'torch')
+    isolation: str = 'auto'  # 'auto': bubblewrap when it works here | 'bwrap': always (else an error) | 'none'
 
     @classmethod
     def from_settings(cls, settings=None, **kw):
@@ -63,12 +68,19 @@ del _os, _r, _s, _m
 '''
 
 # %% ../nbs/library/23_sandbox.ipynb #81967572
+def _keep_error(msg, cap):
+    "An error message cut to size: its name, the start of its value and the end of its traceback."
+    c = msg.get('content', {})
+    tb = [_trunc(str(x), 500) for x in c.get('traceback', [])[-3:]]
+    return dict(msg, content=dict(c, evalue=_trunc(str(c.get('evalue', '')), min(cap, 1000)), traceback=tb))
+
+
 def _client_class():
     "nbclient's NotebookClient with an output cap (made on first use: nbclient is imported only when grading)."
     from nbclient import NotebookClient
 
     class _CappedClient(NotebookClient):
-        "NotebookClient with a cap on the characters each cell may output (every output type)."
+        "NotebookClient with a cap on the characters each cell may output (every output type); errors are kept."
 
         cap = 20000
 
@@ -85,15 +97,15 @@ def _client_class():
                 + sum(len(str(x)) for x in content.get('traceback', []))
             )
             used[cell_index] = used.get(cell_index, 0) + n
-            if used[cell_index] > self.cap:
-                if used[cell_index] - n <= self.cap:
-                    from nbformat.v4 import new_output
+            if used[cell_index] <= self.cap:
+                return super().output(outs, msg, display_id, cell_index)
+            if used[cell_index] - n <= self.cap:
+                from nbformat.v4 import new_output
 
-                    outs.append(
-                        new_output('stream', name='stderr', text=f'[output cut: more than {self.cap} characters]\n')
-                    )
-                return None
-            return super().output(outs, msg, display_id, cell_index)
+                outs.append(new_output('stream', name='stderr', text=f'[output cut: more than {self.cap} characters]\n'))
+            if msg.get('msg_type', msg.get('header', {}).get('msg_type')) == 'error':
+                return super().output(outs, _keep_error(msg, self.cap), display_id, cell_index)
+            return None
 
     return _CappedClient
 
@@ -143,12 +155,14 @@ def _sync(r):
     return run_sync(_w)()
 
 
-class GradingKernel:
-    "A kernel for one submission that survives cell timeouts and crashes (restart + replay)."
+class _Kernel:
+    "One Jupyter kernel in folder `cwd` under `limits`: start, run one cell, stop (see GradingKernel)."
 
-    def __init__(self, cwd, limits, env):
-        self.cwd, self.limits, self.env = cwd, limits, env
-        self.history, self.client, self.restarts = [], None, 0
+    def __init__(self, cwd, limits, env, isolation=None, hide=(), preamble=''):
+        self.cwd, self.limits, self.env, self.hide, self.preamble = cwd, limits, env, tuple(hide), preamble
+        self.isolation = resolve_isolation(isolation or getattr(limits, 'isolation', 'auto'))
+        self.history, self.skipped, self.client, self.restarts = [], [], None, 0
+        self.run_dir, self._reply = None, None
 
     def start(self, tries: int = 3):
         "Start the kernel and set its limits; retry a kernel that dies while starting (e.g. a port taken by a parallel worker)."
@@ -164,9 +178,14 @@ class GradingKernel:
     def _start(self):
         import nbformat
 
-        C = _client_class()
+        # a folder of the kernel's own (connection files, IPython's profile): nothing in it outlives the kernel
+        self.run_dir = Path(tempfile.mkdtemp(prefix='course-kernel-'))
+        extra = {}
+        if self.isolation == 'bwrap':
+            tmpfs_mb = max(256, int(self.limits.memory_mb))
+            extra['kernel_manager_class'] = isolated_manager_class(self.cwd, self.run_dir, self.env, self.hide, tmpfs_mb)
         # nbclient's default AsyncKernelManager: a blocking client would block its timeout logic
-        self.client = C(
+        self.client = _client_class()(
             nbformat.v4.new_notebook(),
             kernel_name='python3',
             timeout=max(1, int(self.limits.cell_timeout)),
@@ -175,21 +194,36 @@ class GradingKernel:
             startup_timeout=120,
             iopub_timeout=10,
             resources={'metadata': {'path': str(self.cwd)}},
+            on_cell_executed=self._executed,
+            **extra,
         )
         self.client.cap = self.limits.max_output_chars
         self.client.km = self.client.create_kernel_manager()
-        self.client.start_new_kernel(env=self.env, cwd=str(self.cwd))
+        env = dict(self.env, IPYTHONDIR=str(self.run_dir / 'ipython'))  # not the grader's profile and startup files
+        self.client.start_new_kernel(env=env, cwd=str(self.cwd))
         self.client.start_new_kernel_client()
         setup = _KERNEL_SETUP.format(preload=tuple(self.limits.preload), memory_mb=int(self.limits.memory_mb))
         r = self._exec(setup, timeout=max(120, self.limits.cell_timeout))
         if r[0] != 'ok':
             raise RuntimeError(f"could not set the kernel's limits: {r[1]}")
+        if self.preamble:  # the caller's own set-up, in every new kernel, before any replayed cell
+            r = self._exec(self.preamble, timeout=max(120, self.limits.cell_timeout))
+            if r[0] != 'ok':
+                raise RuntimeError(f"the kernel's preamble failed: {r[1]}")
+
+    def _executed(self, cell=None, cell_index=None, execute_reply=None, **kw):
+        self._reply = execute_reply
 
     def stop(self):
         "Stop the kernel and kill its whole process tree."
         c, self.client = self.client, None
-        if c is None:
-            return
+        if c is not None:
+            self._shutdown(c)
+        if self.run_dir is not None:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+            self.run_dir = None
+
+    def _shutdown(self, c):
         pid = None
         try:
             pid = c.km.provisioner.pid
@@ -220,7 +254,7 @@ class GradingKernel:
         c = self.client
         c.nb.cells.append(cell)
         idx = len(c.nb.cells) - 1
-        old = c.timeout
+        old, self._reply = c.timeout, None
         if timeout:
             c.timeout = max(1, int(-(-timeout // 1)))  # nbclient wants a whole number of seconds
         try:
@@ -233,11 +267,43 @@ class GradingKernel:
             return ('dead', f'the kernel stopped answering ({type(e).__name__})', cell)
         finally:
             c.timeout = old
+        # the reply says whether the cell raised, whatever became of its outputs
+        reply = (self._reply or {}).get('content', {})
         errs = [o for o in cell.outputs if o.get('output_type') == 'error']
-        if errs:
-            e = errs[-1]
-            return ('error', f"{e.get('ename', 'Error')}: {_trunc(e.get('evalue', ''), 300)}", cell)
+        if errs or reply.get('status') == 'error':
+            e = errs[-1] if errs else reply
+            return ('error', f"{e.get('ename', 'Error')}: {_trunc(str(e.get('evalue', '')), 300)}", cell)
         return ('ok', '', cell)
+
+# %% ../nbs/library/23_sandbox.ipynb #81b9803a
+_PROBE = 'pass'  # run after a replay: a kernel that dies on it was armed by the last cell replayed
+
+
+class GradingKernel(_Kernel):
+    "A kernel for one submission that survives cell timeouts and crashes (restart + replay), bubblewrapped if it can."
+
+    max_restarts = 5  # kernel starts after the first one: crashes and replays together
+
+    def run(self, src, record=True):
+        "Run one cell under the limits: ('ok'|'error'|'timeout'|'dead', message, cell); recover from timeouts and crashes."
+        if self.client is None:
+            return ('dead', 'the kernel could not be restarted', None)
+        st, msg, cell = self._exec(src, timeout=self.limits.cell_timeout)
+        if st == 'timeout' and not self._recover():
+            self.client = None
+        elif st == 'dead':
+            if not self.restart():
+                self.client = None
+            elif record:
+                # an earlier cell may have armed the crash (the replay dropped it): one more try in the new kernel
+                again = self._exec(src, timeout=self.limits.cell_timeout)
+                if again[0] in ('ok', 'error'):
+                    st, msg, cell = again
+                elif not (self._recover() if again[0] == 'timeout' else self.restart()):
+                    self.client = None
+        if record and st in ('ok', 'error'):
+            self.history.append(src)
+        return st, msg, cell
 
     def _recover(self):
         "After a timeout: interrupt; if the kernel stays busy, kill it and restart with the history replayed."
@@ -260,31 +326,27 @@ class GradingKernel:
         return self.restart()
 
     def restart(self):
-        "A new kernel with the cells that ran so far replayed; False when that fails (or after 3 restarts)."
-        self.stop()
-        self.restarts += 1
-        if self.restarts > 3:
-            return False
-        try:
-            self.start()
-        except Exception:
-            return False
-        for src in self.history:
-            if self._exec(src, timeout=self.limits.cell_timeout)[0] in ('timeout', 'dead'):
+        "A new kernel with the history replayed, less any cell that arms a crash; False when that fails."
+        while self.restarts < self.max_restarts:
+            self.stop()
+            self.restarts += 1
+            try:
+                self.start()
+            except Exception:
                 return False
-        return True
+            bad = self._replay()
+            if bad is None:
+                return True
+            if not self.history:  # a fresh kernel dies on `pass`: nothing to drop, nothing to do
+                break
+            self.skipped.append(self.history.pop(bad))
+        self.stop()
+        return False
 
-    def run(self, src, record=True):
-        "Run one cell under the limits: ('ok'|'error'|'timeout'|'dead', message, cell); recover from timeouts and crashes."
-        if self.client is None:
-            return ('dead', 'the kernel could not be restarted', None)
-        st, msg, cell = self._exec(src, timeout=self.limits.cell_timeout)
-        if st == 'timeout':
-            if not self._recover():
-                self.client = None
-        elif st == 'dead':
-            if not self.restart():
-                self.client = None
-        elif record:
-            self.history.append(src)
-        return st, msg, cell
+    def _replay(self):
+        "Replay the history, then a probe: None if all ran, else the index of the cell to blame for a crash."
+        for i, src in enumerate([*self.history, _PROBE]):
+            if self._exec(src, timeout=self.limits.cell_timeout)[0] in ('timeout', 'dead'):
+                # each cell ran before, so a crash here was armed by the cell before it (a hook, a timer...)
+                return max(i - 1, 0)
+        return None

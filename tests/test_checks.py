@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from course_lib import checks
-from course_lib.checks import assert_close, assert_shape, check, describe_difference, run_tests
+from course_lib.checks import check, run_tests, split_tests
 from course_lib.release import release
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,33 +24,17 @@ def test_checks_imports_only_the_standard_library():
     assert r.returncode == 0, r.stderr
 
 
-def test_checks_imports_nothing_from_course_lib():
-    "The grader loads a fresh copy of checks.py into the student's kernel: it must stand on its own."
+def test_checks_imports_nothing_from_course_lib_but_assertions():
+    "The grader loads fresh copies of assertions.py and checks.py into the student's kernel: they stand on their own."
+    from course_lib import assertions
+
     src = Path(checks.__file__).read_text()
-    assert not re.search(r'^\s*(from|import)\s+(\.|course_lib)', src, re.M)
-
-
-def test_describe_difference():
-    msg = describe_difference(np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([[1.0, 2.0], [3.0, 4.5]]))
-    assert msg.startswith('got array shape (2, 2) dtype float64, expected shape (2, 2) dtype float64')
-    assert 'max abs difference 0.5; 1 of 4 values differ' in msg and 'e.g. [1,1] got 4 expected 4.5' in msg
-    assert describe_difference(np.zeros((2, 3)), np.zeros((3, 2))).endswith('shapes differ')
-    assert describe_difference(3, 4) == 'got 3, expected 4'
-    assert describe_difference('a' * 300, 'b') == f"got {repr('a' * 300)[:117]}..., expected 'b'"
-    assert '2 of 2 values differ' in describe_difference(np.array(['a', 'b']), np.array(['c', 'd']))
-
-
-def test_assert_close_and_assert_shape():
-    assert_close([1.0, 2.0], np.array([1.0, 2.0 + 1e-7]))
-    assert_close(0.1 + 0.2, 0.3)
-    assert_close('abc', 'abc')
-    with pytest.raises(AssertionError, match=r'^mean: got 1.0, expected 2'):
-        assert_close(1.0, 2, msg='mean')
-    with pytest.raises(AssertionError, match='shapes differ'):
-        assert_close(np.zeros(3), np.zeros(4))
-    assert_shape(np.zeros((4, 3)), (None, 3))
-    with pytest.raises(AssertionError, match=r'got shape \(4, 3\), expected \(4, 4\)'):
-        assert_shape(np.zeros((4, 3)), (4, 4))
+    found = re.findall(r'^\s*(?:from|import)\s+((?:\.|course_lib)\S*)', src, re.M)
+    assert set(found) == {'.assertions'}, found
+    assert not re.search(r'^\s*(from|import)\s+(\.|course_lib)', Path(assertions.__file__).read_text(), re.M)
+    code = "import course_lib.assertions, sys; assert 'numpy' not in sys.modules and 'torch' not in sys.modules"
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
 
 
 def test_run_tests_results_and_explanations():
@@ -59,7 +43,7 @@ def test_run_tests_results_and_explanations():
         ('visible', 'assert y == 3', 'passed'),
         ('visible', 'assert x > 5', 'failed'),
         ('visible', 'assert_close(x, 2.5)', 'failed'),
-        ('hidden', 'assert x == 2', 'passed'),
+        ('hidden', 'hidden test 1', 'passed'),  # a hidden test's source stays out of its result
     ]
     assert res[1]['message'] == '2 > 5 is false' and res[1]['etype'] == 'AssertionError'
     assert res[2]['message'] == 'got 2, expected 2.5'
@@ -186,3 +170,180 @@ def test_check_in_student_notebook_is_friendly(tmp_path):
     )
     assert '❌ q4: 0 of 2 visible tests passed' in outs['q4'] and 'got 99.0, expected 25.0' in outs['q4']
     assert outs['q1'].startswith('⏳ q1: not answered yet (NotImplementedError: q1: np.linspace')
+
+
+# ---------------------------------------------------------------------------------------------- issue 10: semantics
+SQUARES_OK = (
+    "def squares(n):\n    if n < 1:\n        raise ValueError('n < 1')\n    return [i * i for i in range(1, n + 1)]\n"
+)
+NBG_TESTS = (
+    "assert squares(1) == [1]\n"
+    "try:\n    squares(0)\nexcept ValueError:\n    pass\nelse:\n    raise AssertionError('did not raise')"
+)
+
+
+def _student(src):
+    ns = {}
+    exec(src, ns)
+    return ns
+
+
+def test_split_tests_counts_raise_and_cells_without_tests():
+    assert [t[0] for t in split_tests(NBG_TESTS)] == [True, True]
+    assert [t[0] for t in split_tests("def helper(x):\n    assert x\nclass A:\n    pass\nhelper(1)")] == [
+        False,
+        False,
+        True,
+    ]
+    assert [t[0] for t in split_tests("if x:\n    raise ValueError('no')")] == [True]
+    # nbgrader allows a test cell without any assert: its last statement is its one test
+    assert [t[0] for t in split_tests("x = f(1)\ny = f(2)")] == [False, True]
+    assert split_tests('  \n') == []
+
+
+def test_any_exception_escaping_a_test_fails_it():
+    good, bad = _student(SQUARES_OK), {'squares': lambda n: [i * i for i in range(1, n + 1)]}
+    assert [r['status'] for r in run_tests(NBG_TESTS, good)] == ['passed', 'passed']
+    # `raise AssertionError` after the last assert: nbgrader gives 0, so do we
+    res = run_tests(NBG_TESTS, bad)
+    assert [(r['status'], r['message']) for r in res] == [('passed', ''), ('failed', 'did not raise')]
+    # a statement that raises after the last test fails that test
+    res = run_tests("assert squares(1) == [1]\nx = 1 / 0", good)
+    assert res[0]['status'] == 'error' and res[0]['etype'] == 'ZeroDivisionError'
+    assert res[0]['message'].startswith('after this test, preparing the tests raised ZeroDivisionError')
+    # a cell of plain statements is one test; any exception fails it, SystemExit too
+    assert [(r['status'], r['etype']) for r in run_tests("x = squares(2)\ny = x[5]", good)] == [('error', 'IndexError')]
+    res = run_tests("f()", {'f': lambda: sys.exit(3)})
+    assert (res[0]['status'], res[0]['etype']) == ('error', 'SystemExit')
+    # a hidden statement's failure does not show its source
+    res = run_tests("assert squares(1) == [1]", good, hidden="secret_value = squares(-1)\nassert secret_value")
+    assert res[1]['label'] == 'hidden test 1' and 'secret_value' not in json.dumps(res)
+
+
+def test_real_namespace_runs_nbgrader_idioms():
+    "nbgrader runs tests in the student's namespace: `del squares`, then check that sum_of_squares needs it."
+    idiom = (
+        "assert sum_of_squares(3) == 14\n"
+        "orig = squares\ndel squares\n"
+        "try:\n    sum_of_squares(1)\nexcept NameError:\n    pass\nelse:\n    raise AssertionError('sum_of_squares does not use squares')\n"
+        "squares = orig"
+    )
+    student = _student(SQUARES_OK + "def sum_of_squares(n):\n    return sum(squares(n))\n")
+    student['assert_close'] = 'the student has their own'
+    assert [r['status'] for r in run_tests(idiom, student, namespace='real')] == ['passed', 'passed']
+    assert student['assert_close'] == 'the student has their own' and '__course_cmp__' not in student
+    assert 'orig' in student  # the real namespace: what the tests define stays, as in nbgrader
+    # in a copy, `del squares` cannot reach the function's globals: the reference solution would fail
+    assert [r['status'] for r in run_tests(idiom, student)] == ['passed', 'failed']
+    cheat = _student(SQUARES_OK + "def sum_of_squares(n):\n    return sum(i * i for i in range(1, n + 1))\n")
+    res = run_tests(idiom, cheat, namespace='real')
+    assert [r['status'] for r in res] == ['passed', 'failed'] and 'does not use squares' in res[1]['message']
+
+
+class Anything:
+    "An answer that compares true with everything."
+
+    def __eq__(self, other):
+        return True
+
+    __lt__ = __le__ = __gt__ = __ge__ = __contains__ = __eq__
+
+    def __ne__(self, other):
+        return False
+
+    def __float__(self):
+        return 6.0
+
+    __hash__ = object.__hash__
+
+
+def test_comparisons_cannot_be_faked():
+    res = run_tests(
+        "assert a == 6\nassert a < 3\nassert 5 in a\nassert_close(a, 6.0)\nassert 6 == a", {'a': Anything()}
+    )
+    assert [r['status'] for r in res] == ['failed'] * 5, res
+    assert 'compares true with anything' in res[0]['message'] and 'got something else (Anything)' in res[3]['message']
+
+    class Yes:
+        def __eq__(self, other):
+            return 'yes'
+
+    res = run_tests("assert a == 6\nassert x == 3", {'a': Yes(), 'x': np.array([3, 3])})
+    assert [r['status'] for r in res] == ['failed', 'failed'] and 'not True or False' in res[0]['message']
+    # honest values pass: tensors and numpy scalars give one-element truth values
+    import torch
+
+    ok = "assert t.sum() == 6\nassert n.sum() == 6\nassert 'b' in s\nassert s != 'x'\nassert [1, 2] == [1, 2]\nassert t[0] < 2"
+    res = run_tests(ok, {'t': torch.tensor([1.0, 2.0, 3.0]), 'n': np.arange(4), 's': 'abc'})
+    assert [r['status'] for r in res] == ['passed'] * 6, res
+
+
+def test_shield_puts_back_what_tests_rely_on():
+    import builtins
+
+    import torch
+
+    shield = checks._Shield()
+    real = (np.allclose, torch.allclose, torch.Tensor.allclose, builtins.abs, sys.modules['numpy'])
+
+    def tracer(*a):
+        return None
+
+    old_trace = sys.gettrace()
+    try:
+        np.allclose = torch.allclose = torch.Tensor.allclose = lambda *a, **k: True
+        builtins.abs = lambda x: 0
+        sys.modules['numpy'] = types.SimpleNamespace(allclose=lambda *a, **k: True)
+        sys.settrace(tracer)
+        shield.enter()
+        assert sys.gettrace() is None
+        assert (np.allclose, torch.allclose, torch.Tensor.allclose, builtins.abs, sys.modules['numpy']) == real
+        shield.enter()  # again, before the next statement: nothing changes
+        shield.leave()
+        assert sys.gettrace() is tracer and builtins.abs(-1) == 0 and np.allclose(0, 1)
+        assert sys.modules['numpy'] is not real[4]
+    finally:
+        sys.settrace(old_trace)
+        np.allclose, torch.allclose, torch.Tensor.allclose, builtins.abs, sys.modules['numpy'] = real
+        del torch.Tensor.allclose  # it is inherited from the C base class, not an attribute of its own
+    assert torch.Tensor.allclose is not None and 'allclose' not in vars(torch.Tensor)
+
+
+def test_install_runner_compiles_every_test_before_the_student_runs(monkeypatch):
+    import base64
+    import linecache
+    import zlib
+
+    import IPython
+
+    published = []
+    shell = types.SimpleNamespace(
+        display_pub=types.SimpleNamespace(publish=lambda data, metadata=None: published.append(data))
+    )
+    monkeypatch.setattr(IPython, 'get_ipython', lambda: shell)
+    spec = {
+        'q1': {'visible': 'assert f(2) == 4', 'hidden': "assert f(3) == 9, 'f is wrong'", 'namespace': 'copy'},
+        'q2': {'visible': 'del f', 'hidden': '', 'namespace': 'real'},
+    }
+    blob = base64.b64encode(zlib.compress(json.dumps(spec).encode())).decode()
+    linecache.cache['<cell-tok123>'] = (1, None, [f"_install_runner({blob!r}, 'tok123')\n"], '<cell-tok123>')
+    checks._install_runner(blob, 'tok123', 'x-mime')
+    assert '<cell-tok123>' not in linecache.cache  # the cell that carried the tests is forgotten
+    run = sys.modules.pop('_course_grader_tok123').run
+    ns = {'f': lambda x: x * x}
+    run('q1', 'n1', ns)
+    assert published[-1] == {
+        'x-mime': {
+            'nonce': 'n1',
+            'qid': 'q1',
+            'results': [
+                checks._result('visible', 'assert f(2) == 4', 'passed'),
+                checks._result('hidden', 'hidden test 1', 'passed'),
+            ],
+        }
+    }
+    ns['f'] = lambda x: 4
+    run('q1', 'n2', ns)
+    assert [r['status'] for r in published[-1]['x-mime']['results']] == ['passed', 'failed']
+    run('q2', 'n3', ns)  # a 'real' question changes the student's namespace, as nbgrader's tests do
+    assert 'f' not in ns and published[-1]['x-mime']['results'][0]['status'] == 'passed'

@@ -2,12 +2,14 @@
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbformat.v4 import new_notebook, new_code_cell
 
+from course_lib import gradebook
 from course_lib.cli import main, lesson_notebooks, repo_root
 
 REPO = Path(__file__).resolve().parents[1]
@@ -162,6 +164,67 @@ def test_release_and_grade_commands(tmp_path, capsys):
         and gb[2].startswith('bob,hw,q1,0,3,error,')
         and 'not answered' in gb[2]
     )
+
+
+def test_grade_help_says_how_submissions_are_laid_out(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(['grade', '--help'])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for expected in (
+        'one folder per student:   <class>/<student>/.../<notebook>.ipynb',
+        'one notebook per student: <class>/<student>.ipynb',
+        "nbgrader's submitted/<student>/<assignment>/<notebook>.ipynb",
+        'matches no exercise is\n  listed in the summary and skipped',
+        '--manual GRADES.csv',
+        'Exit status: 0 graded; 1 the grader failed on some notebook',
+    ):
+        assert expected in out, expected
+
+
+def _fail_worker(log):
+    return subprocess.Popen(
+        [sys.executable, '-c', 'import sys; sys.stdin.read(); sys.exit(3)'],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.PIPE,
+        start_new_session=True,
+    )
+
+
+def test_grade_exits_1_when_workers_fail_and_2_on_a_bad_grades_file(tmp_path, capsys, monkeypatch):
+    ex = _homework(tmp_path)
+    assert main(['release', str(ex), '--out', str(tmp_path / 'rel')]) == 0
+    (tmp_path / 'subs').mkdir()
+    shutil.copy(ex, tmp_path / 'subs' / 'ann.ipynb')
+    monkeypatch.setattr(gradebook, '_start_worker', _fail_worker)
+    capsys.readouterr()
+    argv = ['grade', str(tmp_path / 'subs'), '--out', str(tmp_path / 'g'), '--bundle', str(tmp_path / 'rel')]
+    assert main(argv + ['--no-progress']) == 1
+    out = capsys.readouterr().out
+    assert 'FAILED: the grader could not grade 1 notebook(s) (not cached: run again to retry):' in out
+    assert '  ann: the grading worker stopped (exit code 3)' in out
+    (tmp_path / 'grades.csv').write_text('who,points\n')
+    assert main(argv + ['--manual', str(tmp_path / 'grades.csv')]) == 2
+    assert 'the grades file needs the columns student, question, points' in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_readme_grade_command_with_relative_paths_from_any_folder(tmp_path):
+    "`course release …` and `course grade submissions/ --out graded --bundle release`, run where the files are."
+    ex = _homework(tmp_path)
+    (tmp_path / 'submissions').mkdir()
+    shutil.copy(ex, tmp_path / 'submissions' / 'ann.ipynb')
+    exe = shutil.which('course')
+    r = subprocess.run([exe, 'release', 'hw.ipynb', '--out', 'release'], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    shutil.copy(tmp_path / 'release' / 'student' / 'hw.ipynb', tmp_path / 'submissions' / 'bob.ipynb')
+    cmd = [exe, 'grade', 'submissions/', '--out', 'graded', '--bundle', 'release', '--jobs', '2', '--no-progress']
+    r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    gb = (tmp_path / 'graded' / 'gradebook.csv').read_text().splitlines()
+    assert gb[1].startswith('ann,hw,q1,3,3,passed') and gb[2].startswith('bob,hw,q1,0,3,error,'), gb
+    assert (tmp_path / 'graded' / 'totals.csv').read_text().splitlines()[1:] == ['ann,3,3,3,0', 'bob,0,0,3,0']
 
 
 def test_console_script():

@@ -176,13 +176,27 @@ def test_nbgrader_notebook_is_read(tmp_path):
             [_nbg_cell('### BEGIN SOLUTION\nx = 1\n### END SOLUTION', grade=False, solution=True, grade_id='a')],
             "solution cell 'a' has no test cell after it",
         ),
-        ([_nbg_cell('x = 1', grade=True, solution=True, grade_id='a')], 'both solution and grade'),
         (
             [
-                _nbg_cell('### BEGIN SOLUTION\nx = 1\n### END SOLUTION', solution=True, grade=False, grade_id='a'),
-                _nbg_cell('assert x', grade=True, solution=False, grade_id='t', points=0),
+                _nbg_cell('x = 1', solution=True, grade=False, grade_id='a'),
+                _nbg_cell('assert x', grade=True, solution=False, grade_id='t', points=-1),
             ],
-            "nbgrader test cell 't' has no points",
+            "'t' has negative points (-1)",
+        ),
+        (
+            [
+                _nbg_cell('x = 1', solution=True, grade=False, grade_id='a'),
+                _nbg_cell('"""doc"""\n### AUTOTEST x; x + 1', grade=True, solution=False, grade_id='t', points=1),
+            ],
+            "cell 1, line 2: test cell 't': nbgrader's ### AUTOTEST lines (lines 2) are not supported",
+        ),
+        ([_nbg_cell('x = 1', solution=True, grade=False)], 'nbgrader solution cell without grade_id'),
+        (
+            [
+                _nbg_cell('x = 1', solution=True, grade=False, grade_id='a'),
+                _nbg_cell('', grade=True, solution=False, grade_id='t', points=1),
+            ],
+            "nbgrader test cell 't' is empty",
         ),
     ],
 )
@@ -193,12 +207,70 @@ def test_nbgrader_errors(tmp_path, cells, expected):
     assert expected in str(e.value), str(e.value)
 
 
-def test_nbgrader_markdown_answers_are_refused(tmp_path):
-    c = new_markdown_cell('Explain.')
-    c.metadata['nbgrader'] = dict(solution=True, grade=True, grade_id='essay', points=2)
-    nbformat.write(new_notebook(cells=[c]), tmp_path / 'nbg.ipynb')
-    with pytest.raises(ExerciseFormatError, match='manually graded'):
-        read_exercise(tmp_path / 'nbg.ipynb')
+def test_nbgrader_manual_answers_tasks_and_unmarked_solutions(tmp_path):
+    def md_cell(src, **md):
+        c = new_markdown_cell(src)
+        c.metadata['nbgrader'] = dict(schema_version=3, **md)
+        return c
+
+    cells = [
+        _nbg_cell('def f(x):\n    return 2 * x', solution=True, grade=False, grade_id='f'),  # no BEGIN/END SOLUTION
+        _nbg_cell('assert f(1) == 2', grade=True, solution=False, grade_id='test_f', points=1),
+        _nbg_cell('assert f(0) == 0', grade=True, solution=False, grade_id='test_f0', points=0),  # 0 points: allowed
+        md_cell('Because.', solution=True, grade=True, grade_id='essay', points=2, locked=False),
+        _nbg_cell('def g():\n    pass', solution=True, grade=True, grade_id='code_by_hand', points=1),
+        md_cell('Plot it.', task=True, grade=False, solution=False, grade_id='task1', points=4, locked=True),
+    ]
+    nbformat.write(new_notebook(cells=cells), tmp_path / 'nbg.ipynb')
+    ex = read_exercise(tmp_path / 'nbg.ipynb')
+    assert ex.kinds == [
+        ('answer', 'f'),
+        ('tests', 'test_f'),
+        ('tests', 'test_f0'),
+        ('manual', 'essay'),
+        ('manual', 'code_by_hand'),
+        ('task', 'task1'),
+    ]
+    qs = ex.questions
+    assert [(q.id, q.points, q.manual, q.cell_type, q.answer_ids) for q in qs.values()] == [
+        ('test_f', 1, False, 'code', ['f']),
+        ('test_f0', 0, False, 'code', ['f']),
+        ('essay', 2, True, 'markdown', ['essay']),
+        ('code_by_hand', 1, True, 'code', ['code_by_hand']),
+        ('task1', 4, True, 'markdown', []),
+    ]
+    assert {q.namespace for q in qs.values()} == {'real'} and ex.max_points == 8
+    assert qs['essay'].visible == qs['essay'].hidden == ''
+
+
+def test_nbgrader_tests_need_no_assert(tmp_path):
+    "nbgrader's test cell passes when nothing escapes it: `try: ... else: raise AssertionError` is a test cell."
+    src = 'orig = f\ndel f\ntry:\n    g(1)\nexcept NameError:\n    pass\nelse:\n    raise AssertionError("g does not use f")\nfinally:\n    f = orig'
+    cells = [
+        _nbg_cell('def f(x):\n    return x\ndef g(x):\n    return f(x)', solution=True, grade=False, grade_id='g'),
+        _nbg_cell(src, grade=True, solution=False, grade_id='g_uses_f', points=1),
+    ]
+    nbformat.write(new_notebook(cells=cells), tmp_path / 'nbg.ipynb')
+    assert read_exercise(tmp_path / 'nbg.ipynb').questions['g_uses_f'].visible == src
+
+
+def test_every_problem_of_a_notebook_is_reported_at_once(tmp_path):
+    p = _nb(
+        tmp_path,
+        '#| exercise: q1\n### BEGIN SOLUTION\nx = 1',
+        '# test: q2\nassert x',
+        '#| exercise: q3 pts=1\nx = 3',
+        'y = 1\n### END SOLUTION',
+    )
+    with pytest.raises(ExerciseFormatError) as e:
+        read_exercise(p)
+    assert [(x.cell, x.line) for x in e.value.errors] == [(0, 2), (1, 1), (2, 1), (3, 2)]
+    assert str(e.value).startswith('bad.ipynb: 4 problems:\n  - bad.ipynb, cell 0, line 2: ### BEGIN SOLUTION')
+    # several notebooks: release lists the problems of all of them, and writes nothing
+    q = _nb(tmp_path, '#| exercise: q1\nx = 1', name='other.ipynb')
+    with pytest.raises(ExerciseFormatError) as e:
+        release([p, q], tmp_path / 'rel')
+    assert len(e.value.errors) == 5 and 'other.ipynb, cell 0' in str(e.value) and not (tmp_path / 'rel').exists()
 
 
 def test_split_tests_statements_and_labels():

@@ -1,39 +1,38 @@
-"""Tests of course_lib.gradebook: finding submissions, resumable results, feedback and gradebook formatting
-(fast, from result dicts), and (slow) grading small classes with parallel workers."""
+"""Tests of course_lib.gradebook: finding submissions and their students, matching them to exercises, signed
+resumable results, worker failures (fast, from result dicts and fake workers), and (slow) grading small classes
+with parallel workers."""
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
+from course_lib import gradebook
 from course_lib.autograde import _result_row
 from course_lib.gradebook import (
     _complete,
-    _feedback_md,
-    _gradebook,
     _match_bundle,
     _match_bundle_by_name,
     _plan_batch,
     _result_key,
     _safe,
+    _secret,
+    _sign,
     _student_id,
     find_submissions,
     grade,
-    summary,
+    student_of,
 )
 from course_lib.release import load_bundles, release
 from course_lib.sandbox import Limits
 from test_autograde import DEMO_CELLS, LIGHT, write_nb
 
 BUNDLE = {'name': 'demo', 'questions': [{'id': 'q1', 'points': 2}, {'id': 'q2', 'points': 1}]}
-TESTS = [
-    dict(kind='visible', label='assert triple(2) == 6', status='passed', message='', etype=''),
-    dict(kind='visible', label='assert triple(3) == 9', status='failed', message='got 3, expected 9', etype='X'),
-    dict(kind='hidden', label='assert triple(-1) == -3', status='failed', message='got -1', etype='AssertionError'),
-    dict(kind='hidden', label='assert triple(0) == 0', status='passed', message='', etype=''),
-]
 
 
 def _result(student='alice', **kw):
@@ -43,7 +42,7 @@ def _result(student='alice', **kw):
         assignment='demo',
         notes=[],
         fatal='',
-        questions=[_result_row(q1, 'failed', 'visible test failed', TESTS), _result_row(q2, 'passed', 'all passed')],
+        questions=[_result_row(q1, 'failed', 'visible test failed'), _result_row(q2, 'passed', 'all passed')],
     )
     res.update(kw)
     return res
@@ -64,43 +63,15 @@ def test_find_submissions_and_student_ids(tmp_path):
     ]
     assert _student_id(tmp_path / 'elsewhere.ipynb', tmp_path / 'subs') == 'elsewhere'
     assert _safe('bob/ex 1') == 'bob__ex_1'
+    # the student: a file named by the student, or the first folder (nbgrader: submitted/<student>/<assignment>/)
+    assert [student_of(s) for s in ('alice', 'bob/ex1', 'bitdiddle/ps1/problem1')] == ['alice', 'bob', 'bitdiddle']
     with pytest.raises(ValueError, match=r"same student id \['alice'\]"):
         find_submissions([tmp_path / 'subs' / 'alice.ipynb', tmp_path / 'subs'])
     with pytest.raises(FileNotFoundError, match='submission'):
         find_submissions([tmp_path / 'missing.ipynb'])
 
 
-def test_feedback_page():
-    fb = _feedback_md(
-        _result(notes=['test cells edited or deleted for q1: ignored, the grader ran its own tests']), BUNDLE
-    )
-    assert fb.splitlines()[:4] == ['# Feedback: alice — demo', '', '**Score: 1 / 3**', '']
-    assert '- Note: test cells edited or deleted for q1' in fb
-    assert '## q1: ❌ failed — 0 / 2\n\nvisible test failed\n' in fb and '## q2: ✅ passed — 1 / 1' in fb
-    assert '- ✓ `assert triple(2) == 6`\n- ✗ `assert triple(3) == 9` — got 3, expected 9' in fb
-    # hidden tests: how many passed, and the exception type of those that did not; never their code or message
-    assert '- hidden tests: 1 of 2 passed; hidden test 1 failed (AssertionError)' in fb
-    assert 'triple(-1)' not in fb and 'triple(0)' not in fb and 'got -1' not in fb
-    fatal = _feedback_md(_result(fatal='empty file'), BUNDLE)
-    assert '> The notebook could not be graded: empty file' in fatal
-    for status, icon in (('error', '⚠️'), ('timeout', '⏱️'), ('missing', '❔')):
-        res = _result(questions=[_result_row(BUNDLE['questions'][0], status, 'why')])
-        assert f'## q1: {icon} {status} — 0 / 2' in _feedback_md(res, BUNDLE)
-
-
-def test_gradebook_table_and_summary(tmp_path):
-    gb = _gradebook([_result('bob'), _result('alice')], {'demo': BUNDLE})
-    assert list(gb.columns) == ['student', 'assignment', 'question', 'points', 'max_points', 'status', 'reason']
-    assert list(gb.student) == ['alice', 'alice', 'bob', 'bob'] and list(gb.points) == [0, 1, 0, 1]
-    assert gb.to_csv(index=False).splitlines()[1] == 'alice,demo,q1,0,2,failed,visible test failed'
-    s = summary(gb, wall=2.5, n_graded=1, n_reused=1, out=tmp_path)
-    assert 'Grades (points / max):' in s and 'Question outcomes: failed 2, passed 2' in s
-    assert 'Mean score: 33.3% of the points' in s and '1 graded, 1 reused from an earlier run, in 2.5 s' in s
-    assert f"Wrote {tmp_path / 'gradebook.csv'} and {tmp_path / 'feedback'}/" in s
-    assert _gradebook([], {}).empty
-
-
-def test_incomplete_worker_results_are_completed(tmp_path):
+def test_incomplete_worker_results_are_completed_and_marked_as_failures(tmp_path):
     lim = Limits(notebook_timeout=60)
     (tmp_path / 'p.json').write_text(json.dumps(_result(questions=[_result_row(BUNDLE['questions'][1], 'passed', '')])))
     res = _complete(tmp_path / 'none.json', tmp_path / 'p.json', BUNDLE, lim, wall=3.0, returncode=-9)
@@ -108,51 +79,180 @@ def test_incomplete_worker_results_are_completed(tmp_path):
         ('q1', 'error', 'the grading worker stopped (exit code -9)'),
         ('q2', 'passed', ''),
     ]
+    assert res['worker_failure'] == 'the grading worker stopped (exit code -9)'
     res = _complete(tmp_path / 'none.json', tmp_path / 'none.json', BUNDLE, lim, wall=61.0, returncode=-9)
     assert [r['status'] for r in res['questions']] == ['timeout', 'timeout']
-    assert res['questions'][0]['reason'] == 'the notebook time limit (60 s) was reached'
+    assert res['questions'][0]['reason'] == 'the notebook time limit (60 s) was reached' and res['worker_failure']
     (tmp_path / 'r.json').write_text(json.dumps({'questions': 'as the worker wrote them'}))
     assert _complete(tmp_path / 'r.json', tmp_path / 'p.json', BUNDLE, lim, 1.0, 0) == {
         'questions': 'as the worker wrote them'
     }
+    # a result file from a worker that did not exit normally is not trusted
+    assert _complete(tmp_path / 'r.json', tmp_path / 'p.json', BUNDLE, lim, 1.0, 1)['worker_failure']
 
 
 def test_submissions_are_matched_to_their_exercise():
-    bundles = {'ex1': {'name': 'ex1', 'questions': [{'id': 'a'}]}, 'ex10': {'name': 'ex10', 'questions': [{'id': 'b'}]}}
+    bundles = {
+        'ex1': {'name': 'ex1', 'questions': [{'id': 'a', 'answer_ids': ['a']}]},
+        'ex10': {'name': 'ex10', 'questions': [{'id': 'b', 'answer_ids': ['b']}]},
+    }
     meta = nbformat.from_dict({'cells': [], 'metadata': {'course_exercise': {'name': 'ex1'}}})
-    assert _match_bundle(meta, 'ex10_alice.ipynb', bundles)['name'] == 'ex1'  # the metadata wins
+    assert _match_bundle(meta, 'ex10_alice.ipynb', bundles)[0]['name'] == 'ex1'  # the metadata wins
     blank = nbformat.from_dict({'cells': [new_code_cell('#| exercise: b\nx = 1')], 'metadata': {}})
-    assert _match_bundle(blank, 'alice_ex10.ipynb', bundles)['name'] == 'ex10'  # the longest name in the file name
-    assert _match_bundle(blank, 'alice.ipynb', bundles)['name'] == 'ex10'  # the answer ids it holds
-    assert _match_bundle(blank, 'alice.ipynb', {'ex1': bundles['ex1']})['name'] == 'ex1'  # the only one
+    assert _match_bundle(blank, 'alice_ex10.ipynb', bundles)[0]['name'] == 'ex10'  # the longest name in the file name
+    assert _match_bundle(blank, 'alice.ipynb', bundles)[0]['name'] == 'ex10'  # the answer ids it holds
+    assert _match_bundle(blank, 'alice_ex1.ipynb', bundles)[0]['name'] == 'ex10'  # ids that contradict the name win
     assert _match_bundle_by_name('alice_ex1.ipynb', bundles)['name'] == 'ex1'
-    assert _match_bundle_by_name('alice.ipynb', bundles)['name'] == 'ex1'
+    assert _match_bundle_by_name('ex10.ipynb', bundles)['name'] == 'ex10'
+    # no guess: with a single bundle, a notebook that is not its own is skipped, with the reason
+    b, why = _match_bundle(blank, 'alice.ipynb', {'ex1': bundles['ex1']})
+    assert b is None and why.startswith("matches no exercise: neither its metadata, its file name nor its answer ids")
+    assert _match_bundle_by_name('alice.ipynb', bundles) is None
+    other = nbformat.from_dict({'cells': [], 'metadata': {'course_exercise': {'name': 'ex2'}}})
+    assert _match_bundle(other, 'ex1.ipynb', bundles) == (
+        None,
+        "its metadata names the exercise 'ex2', which has no grader bundle here",
+    )
+    # nbgrader notebooks: their grade ids
+    nbg = new_code_cell('x = 1')
+    nbg.metadata['nbgrader'] = {'solution': True, 'grade': False, 'grade_id': 'b'}
+    assert _match_bundle(nbformat.from_dict({'cells': [nbg], 'metadata': {}}), 'x.ipynb', bundles)[0]['name'] == 'ex10'
 
 
-def test_stored_results_are_reused_while_their_key_matches(tmp_path):
+@pytest.fixture
+def demo_class(tmp_path):
     write_nb(tmp_path / 'demo.ipynb', DEMO_CELLS)
     release([tmp_path / 'demo.ipynb'], tmp_path / 'rel')
-    bundles = load_bundles(tmp_path / 'rel')
-    subs_dir = tmp_path / 'subs'
-    subs_dir.mkdir()
-    shutil.copy(tmp_path / 'demo.ipynb', subs_dir / 'ann.ipynb')
-    (subs_dir / 'bob.ipynb').write_text('not json')
+    subs = tmp_path / 'subs'
+    subs.mkdir()
+    shutil.copy(tmp_path / 'demo.ipynb', subs / 'ann.ipynb')
+    (subs / 'bob.ipynb').write_text('not json')
+    return tmp_path, load_bundles(tmp_path / 'rel'), subs
+
+
+def test_stored_results_are_reused_while_their_key_and_signature_match(demo_class):
+    tmp_path, bundles, subs_dir = demo_class
     subs = find_submissions([subs_dir])
     out = tmp_path / 'out'
     (out / 'results').mkdir(parents=True)
-    results, todo = _plan_batch(subs, bundles, LIGHT, out, force=False)
-    assert results == {} and [(s, b['name']) for s, _, b, _ in todo] == [('ann', 'demo'), ('bob', 'demo')]
+    results, todo, skipped = _plan_batch(subs, bundles, LIGHT, out, force=False)
+    assert (
+        results == {}
+        and skipped == []
+        and [(s, b['name']) for s, _, b, _ in todo] == [('ann', 'demo'), ('bob', 'demo')]
+    )
     key = todo[0][3]
     assert key == _result_key(subs_dir / 'ann.ipynb', bundles['demo'], LIGHT)
-    (out / 'results' / 'ann.json').write_text(json.dumps({'key': key, 'student': 'ann'}))
+    stored = {'key': key, 'student': 'ann'}
+    stored['digest'] = _sign(stored, _secret(out))
+    (out / 'results' / 'ann.json').write_text(json.dumps(stored))
     (out / 'results' / 'bob.json').write_text('{')  # a half-written result: graded again
-    results, todo = _plan_batch(subs, bundles, LIGHT, out, force=False)
-    assert results == {'ann': {'key': key, 'student': 'ann'}} and [t[0] for t in todo] == ['bob']
+    results, todo, _ = _plan_batch(subs, bundles, LIGHT, out, force=False)
+    assert results == {'ann': stored} and [t[0] for t in todo] == ['bob']
     assert [t[0] for t in _plan_batch(subs, bundles, LIGHT, out, force=True)[1]] == ['ann', 'bob']
     # other limits, an edited submission or another bundle: a different key, so graded again
     assert _result_key(subs_dir / 'ann.ipynb', bundles['demo'], Limits(cell_timeout=5)) != key
     (subs_dir / 'ann.ipynb').write_text((subs_dir / 'ann.ipynb').read_text() + '\n')
     assert _result_key(subs_dir / 'ann.ipynb', bundles['demo'], LIGHT) != key
+
+
+def test_forged_or_unsigned_results_are_graded_again(demo_class):
+    tmp_path, bundles, subs_dir = demo_class
+    subs = find_submissions([subs_dir / 'ann.ipynb'])
+    out = tmp_path / 'out'
+    (out / 'results').mkdir(parents=True)
+    key = _result_key(subs_dir / 'ann.ipynb', bundles['demo'], LIGHT)
+    real = {'key': key, 'student': 'ann', 'questions': [{'question': 'q1', 'points': 0}]}
+    real['digest'] = _sign(real, _secret(out))
+    for forged in (
+        dict(real, questions=[{'question': 'q1', 'points': 2}]),  # edited after signing
+        {k: v for k, v in real.items() if k != 'digest'},  # unsigned (e.g. a worker failure)
+        dict(real, digest=_sign(real, b'a key the student guessed')),
+    ):
+        (out / 'results' / 'ann.json').write_text(json.dumps(forged))
+        assert [t[0] for t in _plan_batch(subs, bundles, LIGHT, out, force=False)[1]] == ['ann']
+    key_file = out / '.private' / 'grader.key'
+    assert oct(key_file.stat().st_mode & 0o777) == '0o600' and oct(key_file.parent.stat().st_mode & 0o777) == '0o700'
+    assert _secret(out) == key_file.read_bytes() and len(key_file.read_bytes()) == 64  # made once, kept
+
+
+def test_notebooks_matching_no_exercise_are_skipped(demo_class):
+    tmp_path, bundles, subs_dir = demo_class
+    nbformat.write(new_notebook(cells=[new_code_cell('#| exercise: other\nx = 1')]), subs_dir / 'cy.ipynb')
+    (subs_dir / 'dee').mkdir()
+    shutil.copy(subs_dir / 'ann.ipynb', subs_dir / 'dee' / 'demo.ipynb')
+    shutil.copy(subs_dir / 'ann.ipynb', subs_dir / 'dee' / 'demo-Copy1.ipynb')  # two notebooks for one exercise
+    (subs_dir / 'eve').mkdir()
+    shutil.copy(subs_dir / 'ann.ipynb', subs_dir / 'eve' / 'a.ipynb')
+    shutil.copy(subs_dir / 'ann.ipynb', subs_dir / 'eve' / 'b.ipynb')
+    out = tmp_path / 'out'
+    _, todo, skipped = _plan_batch(find_submissions([subs_dir]), bundles, LIGHT, out, force=False)
+    assert [t[0] for t in todo] == ['ann', 'bob', 'dee/demo']
+    why = {sid: w for sid, _, w in skipped}
+    assert why['cy'].startswith('matches no exercise')
+    assert why['dee/demo-Copy1'] == 'dee has several notebooks for demo (dee/demo, dee/demo-Copy1)'
+    assert why['eve/a'] == why['eve/b'] == 'eve has several notebooks for demo (eve/a, eve/b): keep one'
+
+
+def _fake_worker(code):
+    "A `_start_worker` whose worker runs `code` (reading the job from stdin) instead of grading."
+
+    def start(log):
+        return subprocess.Popen(
+            [sys.executable, '-c', code],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.PIPE,
+            start_new_session=True,
+        )
+
+    return start
+
+
+def test_worker_failures_are_reported_never_cached(demo_class, monkeypatch):
+    tmp_path, bundles, subs_dir = demo_class
+    (subs_dir / 'bob.ipynb').unlink()
+    monkeypatch.setattr(gradebook, '_start_worker', _fake_worker('import sys; sys.stdin.read(); sys.exit(3)'))
+    gb = grade(subs_dir, tmp_path / 'rel', tmp_path / 'out', jobs=1, limits=LIGHT, progress=False, quiet=True)
+    assert gb.attrs['failed'] == [('ann', 'the grading worker stopped (exit code 3)')]
+    assert set(gb.status) == {'error'}
+    stored = json.loads((tmp_path / 'out' / 'results' / 'ann.json').read_text())
+    assert stored['worker_failure'] and 'digest' not in stored
+    # the next run grades it again (here: a worker that writes a result and exits normally)
+    ok = (
+        "import json, sys; job = json.loads(sys.stdin.read()); q = job['bundle']['questions']\n"
+        "rows = [dict(question=x['id'], points=x['points'], max_points=x['points'], status='passed', reason='ok', tests=[]) for x in q]\n"
+        "open(job['result'], 'w').write(json.dumps(dict(assignment=job['bundle']['name'], questions=rows, notes=[], fatal='')))"
+    )
+    monkeypatch.setattr(gradebook, '_start_worker', _fake_worker(ok))
+    gb = grade(subs_dir, tmp_path / 'rel', tmp_path / 'out', jobs=1, limits=LIGHT, progress=False, quiet=True)
+    assert gb.attrs['failed'] == [] and set(gb.status) == {'passed'}
+    assert 'digest' in json.loads((tmp_path / 'out' / 'results' / 'ann.json').read_text())
+
+
+def test_the_job_reaches_the_worker_on_stdin_with_absolute_paths(demo_class, monkeypatch):
+    tmp_path, bundles, subs_dir = demo_class
+    spy = (
+        "import json, os, sys; job = json.loads(sys.stdin.read())\n"
+        "json.dump(dict(job=job, argv=sys.argv, cwd=os.getcwd()), open(job['result'] + '.seen', 'w'))\n"
+        "sys.exit(1)"
+    )
+    real_start = gradebook._start_worker
+    monkeypatch.setattr(gradebook, '_start_worker', _fake_worker(spy))
+    monkeypatch.chdir(tmp_path)
+    grade('subs', 'rel', 'out', jobs=1, limits=LIGHT, progress=False, quiet=True)  # relative paths
+    seen = json.loads((tmp_path / 'out' / 'results' / 'ann.json.seen').read_text())
+    job = seen['job']
+    for k in ('path', 'result', 'partial'):
+        assert os.path.isabs(job[k]), (k, job[k])
+    assert job['path'] == str(subs_dir / 'ann.ipynb') and job['bundle']['name'] == 'demo'
+    # the real launcher names no file on the command line: the bundle (hidden tests) is not in any argv
+    proc = real_start(subprocess.DEVNULL)
+    try:
+        assert proc.args[-1] == '/dev/stdin' and 'hidden' not in ' '.join(proc.args)
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def test_bad_inputs_to_grade(tmp_path):
@@ -165,6 +265,8 @@ def test_bad_inputs_to_grade(tmp_path):
         grade(tmp_path / 'empty', tmp_path / 'rel', tmp_path / 'out', progress=False, quiet=True)
     with pytest.raises(FileNotFoundError, match='submission'):
         grade([tmp_path / 'missing.ipynb'], tmp_path / 'rel', tmp_path / 'out', progress=False, quiet=True)
+    with pytest.raises(ValueError, match='cannot read the grades file'):
+        grade(tmp_path, tmp_path / 'rel', tmp_path / 'out', progress=False, quiet=True, manual=tmp_path / 'x.csv')
 
 
 # ---------------------------------------------------------------------------------------------- slow: real batches

@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_lib import autograde, checks, exercise, gradebook, grading as G, release, sandbox
+from course_lib import assertions, autograde, checks, exercise, gradebook, grading as G, release, report, sandbox
 
 REPO = Path(__file__).resolve().parents[1]
 EXERCISES = sorted((REPO / 'nbs' / 'exercises').glob('[0-9][0-9]_*.ipynb'))
@@ -29,11 +29,21 @@ WRONG = {
 
 
 def test_facade_reexports_the_stages_names():
-    stages = (exercise, checks, release, sandbox, autograde, gradebook)
+    stages = (exercise, assertions, checks, release, sandbox, autograde, gradebook, report)
     for name in G.__all__:
         homes = [m for m in stages if name in m.__all__]
         assert homes and all(getattr(G, name) is getattr(m, name) for m in homes), name
-    for name in ('check', 'assert_close', 'assert_shape', 'grade', 'release', 'read_exercise', 'Limits', 'summary'):
+    for name in (
+        'check',
+        'assert_close',
+        'assert_shape',
+        'grade',
+        'release',
+        'read_exercise',
+        'Limits',
+        'summary',
+        'totals',
+    ):
         assert name in G.__all__
 
 

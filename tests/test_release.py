@@ -121,21 +121,146 @@ def test_release_writes_both_files_and_refuses_duplicates(hw, tmp_path):
     assert not (tmp_path / 'rel2').exists()
 
 
-def test_nbgrader_release_keeps_nbgrader_metadata(tmp_path):
-    def cell(src, **md):
-        c = new_code_cell(src)
-        c.metadata['nbgrader'] = dict(schema_version=3, locked=False, **md)
-        return c
+def _nbg(cell, **md):
+    cell.metadata['nbgrader'] = {'schema_version': 3, 'locked': False, **md}
+    return cell
 
+
+def test_nbgrader_release_keeps_nbgrader_metadata(tmp_path):
     cells = [
-        cell('### BEGIN SOLUTION\nx = 1\n### END SOLUTION', grade=False, solution=True, grade_id='ans'),
-        cell('assert x == 1', grade=True, solution=False, grade_id='test_x', points=3),
+        _nbg(new_code_cell('### BEGIN SOLUTION\nx = 1\n### END SOLUTION'), grade=False, solution=True, grade_id='ans'),
+        _nbg(new_code_cell('assert x == 1'), grade=True, solution=False, grade_id='test_x', points=3),
     ]
     nbformat.write(new_notebook(cells=cells), tmp_path / 'nbg.ipynb')
     nb, bundle = build_release(read_exercise(tmp_path / 'nbg.ipynb'))
-    assert nb.cells[0].metadata['nbgrader'] == {'solution': True, 'grade': False, 'locked': False, 'grade_id': 'ans'}
-    assert nb.cells[1].metadata['nbgrader']['points'] == 3 and nb.cells[1].metadata['nbgrader']['locked']
+    assert nb.cells[0].metadata == {'nbgrader': cells[0].metadata['nbgrader'], 'deletable': False}
+    assert nb.cells[1].metadata['nbgrader']['points'] == 3
     assert bundle['source_format'] == 'nbgrader' and bundle['questions'][0]['answer_ids'] == ['ans']
+
+
+def test_nbgrader_release_is_nbgrader_s(tmp_path):
+    "Stubs, test cells minus hidden tests, lock flags: as nbgrader's own release writes them."
+    cells = [
+        _nbg(
+            new_markdown_cell('![](fig.png) and [data](data/x.csv)'),
+            locked=True,
+            grade=False,
+            solution=False,
+            grade_id='intro',
+        ),
+        new_code_cell("import json\nrows = open('data/x.csv').read()"),
+        _nbg(
+            new_code_cell(
+                'def f(x):\n    """Double."""\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION'
+            ),
+            solution=True,
+            grade=False,
+            grade_id='f',
+        ),
+        _nbg(new_code_cell('def g(x):\n    return f(x) + 1'), solution=True, grade=False, grade_id='g'),  # unmarked
+        _nbg(
+            new_code_cell(
+                'assert f(1) == 2\n### BEGIN HIDDEN TESTS\nassert f(0) == 0\n### END HIDDEN TESTS\nassert g(0) == 1'
+            ),
+            grade=True,
+            solution=False,
+            grade_id='test_fg',
+            points=2,
+        ),
+        _nbg(
+            new_markdown_cell('### BEGIN SOLUTION\nIt doubles.\n### END SOLUTION'),
+            solution=True,
+            grade=True,
+            grade_id='why',
+            points=1,
+        ),
+        _nbg(new_code_cell('plot()'), solution=True, grade=True, grade_id='by_hand', points=1),
+        _nbg(
+            new_markdown_cell('Explain in a cell below.'),
+            task=True,
+            locked=True,
+            grade=False,
+            solution=False,
+            grade_id='t',
+            points=3,
+        ),
+    ]
+    (tmp_path / 'src' / 'data').mkdir(parents=True)
+    (tmp_path / 'src' / 'fig.png').write_bytes(b'png')
+    (tmp_path / 'src' / 'data' / 'x.csv').write_text('a,b\n')
+    (tmp_path / 'src' / 'unrelated.txt').write_text('not named by the notebook')
+    nbformat.write(new_notebook(cells=cells), tmp_path / 'src' / 'hw1.ipynb')
+    files = release([tmp_path / 'src' / 'hw1.ipynb'], tmp_path / 'rel')
+    nb = nbformat.read(files['hw1'][0], as_version=4)
+    assert [c.source for c in nb.cells] == [
+        cells[0].source,
+        cells[1].source,
+        'def f(x):\n    """Double."""\n    # YOUR CODE HERE\n    raise NotImplementedError()',
+        '# YOUR CODE HERE\nraise NotImplementedError()',  # a solution cell without a region: stubbed whole
+        'assert f(1) == 2\nassert g(0) == 1',
+        'YOUR ANSWER HERE',
+        '# YOUR CODE HERE\nraise NotImplementedError()',
+        cells[7].source,
+    ]
+    flags = [(c.metadata.get('editable', True), c.metadata.get('deletable', True)) for c in nb.cells]
+    assert flags == [
+        (False, False),
+        (True, True),
+        (True, False),
+        (True, False),
+        (False, False),
+        (True, False),
+        (True, False),
+        (False, False),
+    ]
+    assert [c.cell_type for c in nb.cells] == [c.cell_type for c in cells]
+    # the files the notebook names are copied beside it; others are not
+    assert (tmp_path / 'rel' / 'student' / 'fig.png').read_bytes() == b'png'
+    assert (tmp_path / 'rel' / 'student' / 'data' / 'x.csv').read_text() == 'a,b\n'
+    assert not (tmp_path / 'rel' / 'student' / 'unrelated.txt').exists()
+    b = json.loads(files['hw1'][1].read_text())
+    assert b['grader_version'] == GRADER_VERSION == '2'
+    qs = {q['id']: q for q in b['questions']}
+    assert list(qs) == ['test_fg', 'why', 'by_hand', 't']
+    assert {q['namespace'] for q in qs.values()} == {'real'}
+    assert qs['test_fg']['visible'] == nb.cells[4].source and qs['test_fg']['hidden'] == 'assert f(0) == 0\n'
+    assert qs['test_fg']['answer_ids'] == ['f', 'g'] and 'manual' not in qs['test_fg']
+    assert [(q['manual'], q['cell_type'], q['answer_ids'], q['points']) for q in list(qs.values())[1:]] == [
+        (True, 'markdown', ['why'], 1),
+        (True, 'code', ['by_hand'], 1),
+        (True, 'markdown', [], 3),
+    ]
+    assert qs['why']['visible'] == qs['why']['hidden'] == '' and qs['why']['n_visible'] == 0
+    # the test cell as released is the locked one: an untouched submission has it unchanged
+    assert b['locked']['tests'] == {'test_fg': _sha(nb.cells[4].source)}
+    assert b['locked']['setup'] == [_sha(cells[1].source)]
+
+
+def test_marker_exercises_run_their_tests_in_a_copy(hw):
+    _, bundle = build_release(read_exercise(hw))
+    assert {q['namespace'] for q in bundle['questions']} == {'copy'} and not any(
+        'manual' in q for q in bundle['questions']
+    )
+
+
+def test_assets_conflicts_are_refused(tmp_path):
+    for d, data in (('a', b'one'), ('b', b'two')):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / 'pic.png').write_bytes(data)
+        nbformat.write(
+            new_notebook(cells=[new_markdown_cell('![](pic.png)')] + CELLS[1:]), tmp_path / d / f'ex_{d}.ipynb'
+        )
+    with pytest.raises(ExerciseFormatError, match="two exercises need different files named 'pic.png'"):
+        release([tmp_path / 'a' / 'ex_a.ipynb', tmp_path / 'b' / 'ex_b.ipynb'], tmp_path / 'rel')
+    (tmp_path / 'b' / 'pic.png').write_bytes(b'one')  # the same file twice is fine
+    release([tmp_path / 'a' / 'ex_a.ipynb', tmp_path / 'b' / 'ex_b.ipynb'], tmp_path / 'rel')
+    assert (tmp_path / 'rel' / 'student' / 'pic.png').read_bytes() == b'one'
+    # never outside the exercise's folder
+    nbformat.write(
+        new_notebook(cells=[new_markdown_cell('![](../a/pic.png)')] + CELLS[1:]), tmp_path / 'b' / 'ex_c.ipynb'
+    )
+    release([tmp_path / 'b' / 'ex_c.ipynb'], tmp_path / 'rel3')
+    assert not list((tmp_path / 'rel3').rglob('*.png'))
 
 
 def test_load_bundles_errors(tmp_path):
