@@ -113,7 +113,12 @@ def sandbox_mounts(work, run, env, kernel_cmd=(), hide=()):
     # back in, read-only: the kernel's Python, and what course code reads
     for p in _python_paths(env, kernel_cmd) + needed:
         if p and os.path.exists(p):
-            ops[os.path.realpath(p)] = ('--ro-bind', os.path.realpath(p), os.path.realpath(p))
+            real = os.path.realpath(p)
+            ops[real] = ('--ro-bind', real, real)
+            # reached through a symlink (a mirror at ../shared that links elsewhere): bound at that path too
+            given = os.path.abspath(p)
+            if given != real:
+                ops[given] = ('--ro-bind', real, given)
     for p in SECRETS:  # readable by a grader that runs as root: blanked
         if os.path.isdir(p):
             ops[p] = ('--tmpfs', None, p)

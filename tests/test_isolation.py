@@ -69,6 +69,19 @@ def test_mounts_show_the_system_and_course_code_and_hide_the_graders_folders(tmp
     assert depth == sorted(depth)  # bwrap mounts in order: a deeper mount wins over its parent
 
 
+def test_a_mirror_reached_through_a_symlink_is_bound_at_that_path(tmp_path, mirror):
+    "CI's ../shared may be a symlink into a hidden folder (/tmp): the kernel reads the mirror by the path it was given."
+    link = tmp_path / 'shared'
+    link.symlink_to(mirror.parent, target_is_directory=True)
+    work, run = tmp_path / 'work', tmp_path / 'run'
+    work.mkdir()
+    run.mkdir()
+    env = dict(os.environ, COURSE_DATA_MIRROR=str(link / 'data'))
+    mounts = {p: (o, s) for o, s, p in sandbox_mounts(work, run, env, [sys.executable])}
+    assert mounts[str(link / 'data')] == ('--ro-bind', str(mirror.resolve()))
+    assert mounts[str(mirror.resolve())] == ('--ro-bind', str(mirror.resolve()))
+
+
 def test_bwrap_argv_shape(tmp_path):
     argv = bwrap_argv(tmp_path, tmp_path, dict(os.environ), [sys.executable], tmpfs_mb=64)
     for flag in ('--unshare-net', '--unshare-pid', '--die-with-parent', '--new-session', '--cap-drop'):
