@@ -53,43 +53,18 @@ def run_family(fam, a, s, base):
     ls = train_scratch(scr, a.budget, lr=3e-3, size=a.size)
     hs = ls.history
     common = dict(dataset=fam, train_images=pre.train.n, test_images=pre.valid.n)
+
+    def row(method, hist, train_time):
+        "One result row: the method's final accuracy after `train_time` seconds of training."
+        return dict(
+            common, method=method, epochs=len(hist), train_time=train_time, accuracy=float(hist['accuracy'].iloc[-1])
+        )
+
     rows.append(dict(common, method='no training (Lite0 head, 10 logits)', epochs=0, train_time=0.0, accuracy=zs))
-    rows.append(
-        dict(
-            common,
-            method='from scratch (resnet_scratch)',
-            epochs=len(hs),
-            train_time=float(hs['train_time'].sum()),
-            accuracy=float(hs['accuracy'].iloc[-1]),
-        )
-    )
-    rows.append(
-        dict(
-            common,
-            method='linear probe (Lite0 features)',
-            epochs=len(hp),
-            train_time=t_probe,
-            accuracy=float(hp['accuracy'].iloc[-1]),
-        )
-    )
-    rows.append(
-        dict(
-            common,
-            method='warm-started probe (Lite0)',
-            epochs=len(hw),
-            train_time=t_warm,
-            accuracy=float(hw['accuracy'].iloc[-1]),
-        )
-    )
-    rows.append(
-        dict(
-            common,
-            method='warm probe + fine-tuning (Lite0)',
-            epochs=len(hf),
-            train_time=t_warm + float(hf['train_time'].sum()),
-            accuracy=float(hf['accuracy'].iloc[-1]),
-        )
-    )
+    rows.append(row('from scratch (resnet_scratch)', hs, float(hs['train_time'].sum())))
+    rows.append(row('linear probe (Lite0 features)', hp, t_probe))
+    rows.append(row('warm-started probe (Lite0)', hw, t_warm))
+    rows.append(row('warm probe + fine-tuning (Lite0)', hf, t_warm + float(hf['train_time'].sum())))
     return rows
 
 

@@ -15,24 +15,24 @@ import sys
 import types
 
 # %% ../nbs/library/21_assertions.ipynb #a21a0005
+def _one_line(x, to_text, n):
+    "`to_text(x)` on one line, at most `n` characters; never raises (student objects may break repr/str)."
+    try:
+        s = str(to_text(x))
+    except Exception as e:
+        s = f'<unprintable {type(x).__name__}: {type(e).__name__}>'
+    s = ' '.join(s.split())
+    return s if len(s) <= n else s[: n - 3] + '...'
+
+
 def _short(x, n=120):
     "A one-line repr of `x`, at most `n` characters."
-    try:
-        r = repr(x)
-    except Exception as e:
-        r = f'<unprintable {type(x).__name__}: {type(e).__name__}>'
-    r = ' '.join(str(r).split())
-    return r if len(r) <= n else r[: n - 3] + '...'
+    return _one_line(x, repr, n)
 
 
 def _trunc(s, n=300):
     "`str(s)` on one line, at most `n` characters (never raises)."
-    try:
-        s = str(s)
-    except Exception as e:
-        s = f'<unprintable {type(s).__name__}: {type(e).__name__}>'
-    s = ' '.join(s.split())
-    return s if len(s) <= n else s[: n - 3] + '...'
+    return _one_line(s, str, n)
 
 
 _LIBS = {}

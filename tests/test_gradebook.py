@@ -31,21 +31,7 @@ from course_lib.gradebook import (
 from course_lib.release import load_bundles, release
 from course_lib.sandbox import Limits
 from test_autograde import DEMO_CELLS, LIGHT, write_nb
-
-BUNDLE = {'name': 'demo', 'questions': [{'id': 'q1', 'points': 2}, {'id': 'q2', 'points': 1}]}
-
-
-def _result(student='alice', **kw):
-    q1, q2 = BUNDLE['questions']
-    res = dict(
-        student=student,
-        assignment='demo',
-        notes=[],
-        fatal='',
-        questions=[_result_row(q1, 'failed', 'visible test failed'), _result_row(q2, 'passed', 'all passed')],
-    )
-    res.update(kw)
-    return res
+from test_report import BUNDLE, _result  # the same result dicts the report tests use
 
 
 # ---------------------------------------------------------------------------------------------- fast
