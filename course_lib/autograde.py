@@ -22,8 +22,9 @@ from .checks import _short, _trunc
 from .core import atomic_write
 from .exercise import STATUSES  # noqa: F401  (a question's outcome; re-exported from here too)
 from .exercise import _EXERCISE_RE, _TESTS_RE, _first_line, _sha, _src
-from .kernel_side import _hidden_from_kernel, _kernel_env, _remove, _workspace
+from .kernel_side import _copy_assets, _hidden_from_kernel, _kernel_env, _remove, _workspace
 from .kernel_side import boot_source, collect_results, new_token, run_source
+from .report import AWAITING, UNANSWERED
 from .sandbox import GradingKernel, Limits
 
 # %% ../nbs/library/24_autograde.ipynb #52c66f7d
@@ -195,12 +196,21 @@ def _edit_notes(nb, bundle):
     return notes
 
 
+def _manual_outcome(nb, kinds, q):
+    "('manual', why) for a hand-graded question: awaiting a human, or unanswered (its cell still the released stub)."
+    stub = q.get('stub_sha256')
+    cells = [ci for ci, (_, a) in enumerate(kinds) if a is not None and a in q['answer_ids']]
+    if stub and cells and all(_sha(_src(nb.cells[ci]).strip()) == stub for ci in cells):
+        return ('manual', UNANSWERED)
+    return ('manual', AWAITING)
+
+
 def _plan(nb, bundle):
     "Steps [('cell', src, answer id or None) | ('tests', qid, None)], outcomes fixed before running, and notes."
     kinds, known = _classify_submission(nb, bundle)
     qs = [q for q in bundle['questions'] if not q.get('manual')]  # hand-graded answers are not tested
     fixed, notes = _missing_answers(nb, kinds, known, qs)
-    fixed.update({q['id']: ('manual', 'awaiting a human grade') for q in bundle['questions'] if q.get('manual')})
+    fixed.update({q['id']: _manual_outcome(nb, kinds, q) for q in bundle['questions'] if q.get('manual')})
     tests_after = _tests_positions(nb, kinds, known, qs, fixed)
     steps = []
     for ci, (k, aid) in enumerate(kinds):
@@ -333,6 +343,12 @@ def grade_submission(path, bundle, limits: Limits, partial_path=None) -> dict:
     steps, fixed, res['notes'] = _plan(nb, bundle)
     rows = {q['id']: _result_row(q, *fixed[q['id']]) for q in qs if q['id'] in fixed}
     token, work = new_token(), _workspace(path)
+    problem = _copy_assets(bundle, work)  # the exercise's files (data.csv, images) where the kernel runs
+    if problem:
+        _remove(work)
+        res['fatal'] = res['worker_error'] = problem  # the grader's failure: never cached, the batch exits non-zero
+        res['questions'] = [rows.get(q['id']) or _result_row(q, 'error', problem) for q in qs]
+        return res
     hide = _hidden_from_kernel(path, partial_path, work)
     k = GradingKernel(work, limits, _kernel_env(work), hide=hide, preamble=boot_source(bundle, token))
 

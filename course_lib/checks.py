@@ -41,8 +41,8 @@ def _is_test_stmt(node):
     return _checks_something(node)
 
 
-def split_tests(src: str) -> list:
-    "[(is_test, code, label, lineno)] for each top-level statement of `src`; without any test, the last statement is one."
+def _statements(src: str) -> list:
+    "[(is_test, code, label, lineno)] for each top-level statement of `src`."
     if not src.strip():
         return []
     tree = _parse(src)
@@ -53,9 +53,19 @@ def split_tests(src: str) -> list:
         if len(label) > 90:
             label = label[:87] + '...'
         out.append((_is_test_stmt(node), seg, label, node.lineno))
+    return out
+
+
+def _last_is_test(out: list) -> list:
+    "Test code without any test statement checks its last statement: it becomes a test."
     if out and not any(t[0] for t in out):
         out[-1] = (True, *out[-1][1:])
     return out
+
+
+def split_tests(src: str) -> list:
+    "[(is_test, code, label, lineno)] for each top-level statement of `src`; without any test, the last statement is one."
+    return _last_is_test(_statements(src))
 
 # %% ../nbs/library/21_checks.ipynb #a55979a7
 def _explain_assert(code, ns):
@@ -84,19 +94,30 @@ def _explain_assert(code, ns):
     return ''
 
 
-def _compile_tests(src: str, hidden: str = '') -> list:
-    "[(kind, is_test, code object, label, source)]: visible then hidden statements, compiled under an opaque name."
+def _ordered(parts) -> list:
+    "[(kind, is_test, code, label)] of test code given as [(kind, code)] parts in run order (same tests as split_tests)."
+    stmts = {'visible': [], 'hidden': []}
+    order = []
+    for kind, text in parts:
+        for st in _statements(text):
+            order.append((kind, len(stmts[kind])))
+            stmts[kind].append(st)
+    stmts = {k: _last_is_test(v) for k, v in stmts.items()}
+    return [(kind, *stmts[kind][i][:3]) for kind, i in order]
+
+
+def _compile_tests(src: str, hidden: str = '', parts=None) -> list:
+    "[(kind, is_test, code object, label, source)]: visible then hidden statements (or `parts`' order), opaquely named."
     units, n = [], 0
-    for kind, text in (('visible', src), ('hidden', hidden)):
-        for is_test, code, label, _ in split_tests(text):
-            tree = _parse(code)
-            if is_test:
-                tree = ast.fix_missing_locations(_GuardCompares().visit(tree))
-            obj = compile(tree, '<test>', 'exec')
-            if kind == 'hidden':  # a hidden test keeps neither its source nor its first line
-                n += is_test
-                label, code = f'hidden test {n}', None
-            units.append((kind, is_test, obj, label, code))
+    for kind, is_test, code, label in _ordered(parts or (('visible', src), ('hidden', hidden))):
+        tree = _parse(code)
+        if is_test:
+            tree = ast.fix_missing_locations(_GuardCompares().visit(tree))
+        obj = compile(tree, '<test>', 'exec')
+        if kind == 'hidden':  # a hidden test keeps neither its source nor its first line
+            n += is_test
+            label, code = f'hidden test {n}', None
+        units.append((kind, is_test, obj, label, code))
     return units
 
 
@@ -248,7 +269,10 @@ def _install_runner(blob: str, token: str, mime: str):
     from IPython import get_ipython
 
     spec = json.loads(zlib.decompress(base64.b64decode(blob)).decode('utf-8'))
-    tests = {qid: (_compile_tests(q['visible'], q['hidden']), q.get('namespace', 'copy')) for qid, q in spec.items()}
+    tests = {
+        qid: (_compile_tests(q['visible'], q['hidden'], q.get('parts')), q.get('namespace', 'copy'))
+        for qid, q in spec.items()
+    }
     del spec
     _libs()
     try:

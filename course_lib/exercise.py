@@ -82,6 +82,7 @@ class Question:
     manual: bool = False
     namespace: str = 'copy'  # where its tests run: 'copy' of the student's namespace, or the 'real' one (nbgrader)
     cell_type: str = 'code'  # of its answer cell (a manual answer may be markdown)
+    parts: list = field(default_factory=list)  # [(kind, code)]: its visible and hidden test code, in notebook order
 
 
 @dataclass
@@ -300,6 +301,7 @@ def _read_tests(src, role, ci, nbname, fmt, questions, answer_at, roles, kinds):
     q = questions[qid]
     q.visible += vis
     q.hidden += hid
+    q.parts += [('hidden' if k == 'hidden' else 'visible', t) for k, t, _ in regs if t.strip()]
     q.test_cells.append(ci)
 
 # %% ../nbs/library/20_exercise.ipynb #94ac5208
@@ -377,9 +379,12 @@ def _roles(nb, nbname, errors):
 
 def read_exercise(path, name: str | None = None) -> Exercise:
     "Read and check an instructor exercise notebook (marker format or nbgrader); raise ExerciseFormatError if broken."
-    path = Path(path)
-    nbname = path.name
+    from course_lib.nbgrader_input import expand_autotests, is_nbgrader
+
+    path, nbname = Path(path), Path(path).name
     nb = _read_notebook(path)
+    if is_nbgrader(nb):  # nbgrader's ### AUTOTEST lines become asserts first (runs the notebook, as nbgrader does)
+        nb = expand_autotests(nb, path.resolve().parent, nbname)
     errors = []
     fmt, roles = _roles(nb, nbname, errors)
     questions, kinds, answer_at = {}, [], {}

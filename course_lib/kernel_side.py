@@ -10,6 +10,7 @@ __all__ = ['boot_source', 'new_token', 'run_source', 'collect_results']
 
 # %% ../nbs/library/24b_kernel_side.ipynb #b24b0002
 import base64
+import hashlib
 import json
 import os
 import secrets
@@ -45,7 +46,7 @@ del _course_boot_{token}
 def _tests_blob(bundle) -> str:
     "Every automatically graded question's tests, compressed (the boot cell carries no readable test source)."
     spec = {
-        q['id']: dict(visible=q['visible'], hidden=q['hidden'], namespace=q.get('namespace', 'copy'))
+        q['id']: dict(visible=q['visible'], hidden=q['hidden'], namespace=q.get('namespace', 'copy'), parts=q.get('parts'))
         for q in bundle['questions']
         if not q.get('manual')
     }
@@ -85,6 +86,25 @@ def _workspace(path):
     (work / 'tmp').mkdir()
     shutil.copy(path, work / 'submission.ipynb')
     return work
+
+
+def _copy_assets(bundle, work) -> str:
+    "Copy the exercise's files (bundle['assets']: {relative name: sha256}) into `work`; '' or what went wrong."
+    assets = bundle.get('assets') or {}
+    src = Path(bundle.get('assets_dir') or '/nonexistent')
+    for rel, sha in sorted(assets.items()):
+        p = Path(rel)
+        if p.is_absolute() or '..' in p.parts or p.name == 'submission.ipynb':
+            return f"the bundle names an exercise file outside its folder ({rel!r})"
+        try:
+            data = (src / p).read_bytes()
+        except OSError:
+            return f"the exercise file {rel!r} is not in {src} (release the exercise again)"
+        if hashlib.sha256(data).hexdigest() != sha:
+            return f"the exercise file {rel!r} in {src} changed since the release (its checksum differs)"
+        (work / p).parent.mkdir(parents=True, exist_ok=True)
+        (work / p).write_bytes(data)
+    return ''
 
 
 def _remove(folder):

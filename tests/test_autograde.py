@@ -366,3 +366,21 @@ def test_notebook_time_limit_ends_grading_on_time(released, tmp_path):
     assert limits.notebook_timeout <= wall < limits.notebook_timeout + 15, wall
     # what was graded before the limit was saved as it went
     assert [r['question'] for r in json.loads(partial.read_text())['questions']] == ['q1']
+
+
+def test_plan_gives_zero_to_a_hand_graded_answer_still_equal_to_its_stub(demo):
+    "As nbgrader: a manual answer left as released (whitespace aside) is 0, 'unanswered'; any change awaits a human."
+    from course_lib.exercise import _sha
+
+    bundle = json.loads(json.dumps(demo['bundle']))
+    essay = dict(
+        id='essay', points=3, manual=True, answer_ids=['essay'], visible='', hidden='', n_visible=0, n_hidden=0
+    )
+    bundle['questions'].append(dict(essay, stub_sha256=_sha('YOUR ANSWER HERE')))
+    for text, reason in (
+        ('YOUR ANSWER HERE\n', 'unanswered (still the released stub)'),
+        ('YOUR ANSWER HERE, and mine.', 'awaiting a human grade'),
+    ):
+        nb = _sub(demo, 'essay', DEMO_CELLS + [text], ['code'] * 7 + ['markdown'])
+        nb.cells[-1].metadata['nbgrader'] = {'grade': True, 'solution': True, 'grade_id': 'essay', 'points': 3}
+        assert _plan(nb, bundle)[1]['essay'] == ('manual', reason)

@@ -347,3 +347,27 @@ def test_install_runner_compiles_every_test_before_the_student_runs(monkeypatch)
     assert [r['status'] for r in published[-1]['x-mime']['results']] == ['passed', 'failed']
     run('q2', 'n3', ns)  # a 'real' question changes the student's namespace, as nbgrader's tests do
     assert 'f' not in ns and published[-1]['x-mime']['results'][0]['status'] == 'passed'
+
+
+def test_tests_run_in_the_order_of_their_parts():
+    "A hidden block between two visible tests runs between them (nbgrader's order); without parts: visible, then hidden."
+    from course_lib.checks import _compile_tests, _ordered, _run_in
+
+    later = 'x = tick()\nassert x == 3'
+    parts = [('visible', 'assert tick() == 1'), ('hidden', 'assert tick() == 2'), ('visible', later)]
+
+    def run(**kw):
+        ns = {'n': 0}
+        exec('def tick():\n    global n\n    n += 1\n    return n', ns)
+        return [(r['kind'], r['status']) for r in _run_in(_compile_tests(**kw), ns, 'real')]
+
+    ordered = run(src='', parts=parts)
+    assert ordered == [('visible', 'passed'), ('hidden', 'passed'), ('visible', 'passed')]
+    plain = run(src='assert tick() == 1\n' + later, hidden='assert tick() == 2')
+    assert plain == [('visible', 'passed'), ('visible', 'failed'), ('hidden', 'failed')]
+    # the same tests as the joined text of each kind: without a test, its last statement is one
+    assert [t[:2] for t in _ordered([('visible', 'y = 1'), ('hidden', 'z = 2'), ('visible', 'w = 3')])] == [
+        ('visible', False),
+        ('hidden', True),
+        ('visible', True),
+    ]

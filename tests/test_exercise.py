@@ -185,10 +185,10 @@ def test_nbgrader_notebook_is_read(tmp_path):
         ),
         (
             [
-                _nbg_cell('x = 1', solution=True, grade=False, grade_id='a'),
-                _nbg_cell('"""doc"""\n### AUTOTEST x; x + 1', grade=True, solution=False, grade_id='t', points=1),
+                _nbg_cell('x = 1\n### AUTOTEST x', solution=True, grade=False, grade_id='a'),
+                _nbg_cell('assert x == 1', grade=True, solution=False, grade_id='t', points=1),
             ],
-            "cell 1, line 2: test cell 't': nbgrader's ### AUTOTEST lines (lines 2) are not supported",
+            "cell 0, line 2: ### AUTOTEST is only allowed in an nbgrader test cell",
         ),
         ([_nbg_cell('x = 1', solution=True, grade=False)], 'nbgrader solution cell without grade_id'),
         (
@@ -290,3 +290,41 @@ def test_split_tests_statements_and_labels():
     assert split_tests('  \n') == []
     long = split_tests('assert ' + ' + '.join(['1'] * 60) + ' > 0')[0][2]
     assert len(long) == 90 and long.endswith('...')
+
+
+def test_nbgrader_autotest_lines_become_nbgrader_s_asserts(tmp_path):
+    "`### AUTOTEST` / `### HASHED AUTOTEST`: expanded at read time with nbgrader's default templates and salts."
+    nb = new_notebook(
+        cells=[
+            _nbg_cell(
+                '### BEGIN SOLUTION\nx = 5\nword = "Hi"\n### END SOLUTION', solution=True, grade=False, grade_id='a'
+            ),
+            _nbg_cell(
+                '"""doc"""\n### AUTOTEST x; word\n### BEGIN HIDDEN TESTS\n### HASHED AUTOTEST x + 1\n### END HIDDEN TESTS',
+                grade=True,
+                solution=False,
+                grade_id='t',
+                points=1,
+            ),
+        ]
+    )
+    nb.metadata['kernelspec'] = {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}
+    nbformat.write(nb, tmp_path / 'nbg.ipynb')
+    q = read_exercise(tmp_path / 'nbg.ipynb').questions['t']
+    assert q.visible.split('\n')[:4] == [
+        '"""doc"""',
+        'from hashlib import sha1',
+        'assert str(type(x)) == """<class \'int\'>""", """type of x is not int. Please make sure it is int and not '
+        'np.int64, etc. You can cast your value into an int using int()"""',
+        'assert str(x) == """5""", """value of x is not correct"""',
+    ]
+    assert 'assert str(word.lower()) == """hi""", """value of word is not correct"""' in q.visible
+    assert q.visible.rstrip().endswith("print('Success!')") and 'AUTOTEST' not in q.visible + q.hidden
+    # hashed: nbgrader's salt (from the cell's source and index), the value not in clear
+    import hashlib
+
+    src = nb.cells[1].source
+    salt = hex(int(hashlib.sha256((src + '1').encode()).hexdigest(), 16) % 10**6 + 1)[2:]
+    value = hashlib.sha1(b'6' + salt.encode()).hexdigest()
+    assert f'assert sha1(str(x + 1).encode("utf-8")+b"{salt}").hexdigest() == """{value}"""' in q.hidden
+    assert len([t for t in split_tests(q.hidden) if t[0]]) == 2  # type and value, both hashed

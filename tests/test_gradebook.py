@@ -2,6 +2,9 @@
 resumable results, worker failures (fast, from result dicts and fake workers), and (slow) grading small classes
 with parallel workers."""
 
+import csv
+import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -355,3 +358,144 @@ def test_nbgrader_notebook(tmp_path):
     gb = grade(subs, tmp_path / 'rel', tmp_path / 'out', jobs=2, limits=LIGHT, progress=False, quiet=True)
     t = gb.groupby('student')[['points', 'max_points']].sum()
     assert t.loc['teacher', 'points'] == 3 and t.loc['student', 'points'] == 0
+
+
+# ------------------------------------------------- nbgrader input: exercise files, test order, untouched answers
+def _nbg(c, **md):
+    c.metadata['nbgrader'] = dict(schema_version=3, locked=False, **md)
+    return c
+
+
+ORDERED_TESTS = (
+    "assert tick() == 1\n### BEGIN HIDDEN TESTS\nassert tick() == 2\n### END HIDDEN TESTS\nassert tick() == 3"
+)
+ESSAY_STUB = 'YOUR ANSWER HERE'
+
+
+def _isolations():
+    from course_lib.isolation import bwrap_path
+
+    bw = bwrap_path() is not None or bool(os.environ.get('COURSE_REQUIRE_BWRAP'))
+    return ['none', pytest.param('bwrap', marks=pytest.mark.skipif(not bw, reason='bubblewrap is not installed'))]
+
+
+@pytest.fixture(scope='module', params=_isolations())
+def nbg_class(request, tmp_path_factory):
+    "An nbgrader assignment that reads data.csv, interleaves hidden tests, has a hand-graded essay; graded once."
+    from nbformat.v4 import new_markdown_cell
+
+    d = tmp_path_factory.mktemp(f'nbg_{request.param}')
+    (d / 'src').mkdir()
+    (d / 'src' / 'data.csv').write_text('a,b\n1,10\n3,30\n')
+    nb = new_notebook(
+        cells=[
+            new_markdown_cell('The file `data.csv` holds two columns.'),
+            _nbg(
+                new_code_cell(
+                    "import csv\n\ndef mean_a():\n    ### BEGIN SOLUTION\n"
+                    "    rows = list(csv.DictReader(open('data.csv')))\n"
+                    "    return sum(float(r['a']) for r in rows) / len(rows)\n    ### END SOLUTION"
+                ),
+                grade=False,
+                solution=True,
+                grade_id='mean',
+            ),
+            _nbg(new_code_cell('assert mean_a() == 2.0'), grade=True, solution=False, grade_id='test_mean', points=2),
+            _nbg(
+                new_code_cell(
+                    "n = 0\n\ndef tick():\n    global n\n    ### BEGIN SOLUTION\n    n += 1\n    ### END SOLUTION\n"
+                    "    return n"
+                ),
+                grade=False,
+                solution=True,
+                grade_id='tick',
+            ),
+            _nbg(new_code_cell(ORDERED_TESTS), grade=True, solution=False, grade_id='test_tick', points=1),
+            _nbg(new_markdown_cell('An essay.'), grade=True, solution=True, grade_id='essay', points=3),
+        ]
+    )
+    nbformat.write(nb, d / 'src' / 'hw.ipynb')
+    release([d / 'src' / 'hw.ipynb'], d / 'rel')
+    subs = d / 'subs'
+    for who in ('teacher', 'untouched', 'writer'):
+        (subs / who).mkdir(parents=True)
+    shutil.copy(d / 'src' / 'hw.ipynb', subs / 'teacher' / 'hw.ipynb')
+    stu = nbformat.read(d / 'rel' / 'student' / 'hw.ipynb', as_version=4)
+    nbformat.write(stu, subs / 'untouched' / 'hw.ipynb')
+    assert stu.cells[5].source == ESSAY_STUB
+    stu.cells[5].source = 'My own essay.'
+    nbformat.write(stu, subs / 'writer' / 'hw.ipynb')
+    (subs / 'stranger').mkdir()
+    nbformat.write(new_notebook(cells=[new_code_cell('#| exercise: other\nx = 1')]), subs / 'stranger' / 'lab.ipynb')
+    limits = dataclasses.replace(LIGHT, isolation=request.param)
+    gb = grade(subs, d / 'rel', d / 'out', jobs=2, limits=limits, progress=False, quiet=True)
+    return dict(dir=d, gb=gb.set_index(['student', 'question']), out=d / 'out', skipped=gb.attrs['skipped'])
+
+
+@pytest.mark.slow
+def test_exercise_files_reach_the_grading_kernel(nbg_class):
+    "data.csv beside the exercise: listed in the bundle (name + sha256), released, and in the kernel's work folder."
+    d = nbg_class['dir']
+    b = json.loads((d / 'rel' / 'grader' / 'hw.json').read_text())
+    assert b['assets'] == {'data.csv': hashlib.sha256(b'a,b\n1,10\n3,30\n').hexdigest()}
+    assert (d / 'rel' / 'grader' / 'files' / 'data.csv').read_bytes() == (d / 'src' / 'data.csv').read_bytes()
+    assert (d / 'rel' / 'student' / 'data.csv').is_file()
+    row = nbg_class['gb'].loc[('teacher', 'test_mean')]
+    assert (row.status, row.points) == ('passed', 2), row.reason
+
+
+def test_a_changed_exercise_file_is_a_grader_failure(tmp_path):
+    "A file the bundle lists that is missing or changed since the release: the grader's failure, not a student's 0."
+    from course_lib.autograde import grade_submission
+
+    bundle = dict(
+        name='hw',
+        questions=[dict(id='q', points=1, answer_ids=['q'], visible='assert 1', hidden='', n_visible=1, n_hidden=0)],
+        locked={'tests': {}, 'setup': []},
+        assets={'data.csv': hashlib.sha256(b'1,2\n').hexdigest()},
+        assets_dir=str(tmp_path),
+    )
+    write_nb(tmp_path / 'sub.ipynb', ['x = 1'])
+    for content in (None, b'9,9\n'):
+        if content is not None:
+            (tmp_path / 'data.csv').write_bytes(content)
+        res = grade_submission(tmp_path / 'sub.ipynb', bundle, LIGHT)
+        assert res['worker_error'] == res['fatal'] and res['questions'][0]['points'] == 0, res
+        assert ('changed since the release' if content else 'is not in') in res['worker_error']
+
+
+@pytest.mark.slow
+def test_hidden_tests_run_where_they_stand_in_the_cell(nbg_class):
+    "nbgrader runs a test cell's lines in order, hidden block included: tick() == 1, then 2 (hidden), then 3."
+    b = json.loads((nbg_class['dir'] / 'rel' / 'grader' / 'hw.json').read_text())
+    q = next(q for q in b['questions'] if q['id'] == 'test_tick')
+    assert [k for k, _ in q['parts']] == ['visible', 'hidden', 'visible']
+    row = nbg_class['gb'].loc[('teacher', 'test_tick')]
+    assert (row.status, row.points) == ('passed', 1), row.reason  # visible-then-hidden fails: tick() is 2, not 3
+
+
+@pytest.mark.slow
+def test_an_untouched_manual_answer_gets_zero_not_a_todo(nbg_class):
+    "The essay still equal to the released stub: 0, 'unanswered'; a written one (or the teacher's) awaits a human."
+    gb = nbg_class['gb']
+    untouched = gb.loc[('untouched', 'essay')]
+    assert (untouched.status, untouched.points, untouched.reason) == (
+        'manual',
+        0,
+        'unanswered (still the released stub)',
+    )
+    for who in ('writer', 'teacher'):
+        assert gb.loc[(who, 'essay')].reason == 'awaiting a human grade', who
+    todo = (nbg_class['out'] / 'manual_todo.csv').read_text()
+    assert 'writer,hw,essay' in todo and 'teacher,hw,essay' in todo and 'untouched' not in todo
+    totals = {r['student']: r for r in csv.DictReader(open(nbg_class['out'] / 'totals.csv'))}
+    assert totals['untouched']['awaiting_manual'] == '0' and totals['writer']['awaiting_manual'] == '1'
+
+
+@pytest.mark.slow
+def test_skipped_notebooks_are_returned_and_listed(nbg_class):
+    "A notebook matching no exercise: not graded, in skipped.csv and in the gradebook's attrs['skipped'] (for the CLI)."
+    [(sid, path, why)] = nbg_class['skipped']
+    assert sid == 'stranger/lab' and path.endswith('lab.ipynb') and why.startswith('matches no exercise')
+    assert 'stranger' not in set(nbg_class['gb'].index.get_level_values('student'))
+    assert 'stranger/lab' in (nbg_class['out'] / 'skipped.csv').read_text()

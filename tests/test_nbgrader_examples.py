@@ -10,6 +10,7 @@ FAIL and say how to provide it.
 """
 
 import csv
+import hashlib
 import json
 import shutil
 import subprocess
@@ -20,11 +21,12 @@ import nbformat
 import pytest
 
 from course_lib.core import load_settings
+from course_lib.report import UNANSWERED
 
 NBGRADER = 'nbgrader==0.9.6'
 WHEEL = 'nbgrader-0.9.6-py3-none-any.whl'
 GUIDE = 'nbgrader/docs/source/user_guide/'
-FOLDERS = ('source/ps1/', 'release/ps1/', 'submitted/', 'autograded/')
+FOLDERS = ('source/ps1/', 'source/ps1_autotest/', 'release/ps1/', 'submitted/', 'autograded/')
 STUDENTS = ('bitdiddle', 'hacker')
 NOTEBOOKS = ('problem1', 'problem2')
 
@@ -57,6 +59,14 @@ def examples(tmp_path_factory):
     return root
 
 
+def nbgrader_checksum(cell) -> str:
+    "nbgrader's cell checksum (nbgrader.utils.compute_checksum), rewritten here: nbgrader is never imported."
+    md = cell.metadata['nbgrader']
+    parts = [cell.source, cell.cell_type, *(str(bool(md.get(k))) for k in ('grade', 'solution', 'locked'))]
+    parts += [md['grade_id']] + ([str(float(md['points']))] if md.get('grade') else [])
+    return hashlib.md5(''.join(parts).encode('utf-8')).hexdigest()
+
+
 def nbgrader_grades(path) -> dict:
     "{grade_id: (points or None for a human to grade, max points)} as nbgrader's autograder left them in a notebook."
     out = {}
@@ -65,6 +75,9 @@ def nbgrader_grades(path) -> dict:
         if not (md.get('grade') or md.get('task')):
             continue
         mx = float(md['points'])
+        if md.get('solution') and md.get('checksum') == nbgrader_checksum(c):
+            out[md['grade_id']] = (0.0, mx)  # an answer left as released: nbgrader gives 0 (utils.determine_grade)
+            continue
         if md.get('solution') or md.get('task') or c.cell_type != 'code':
             out[md['grade_id']] = (None, mx)  # graded by a human in nbgrader too
             continue
@@ -96,18 +109,50 @@ def test_release_matches_nbgrader_s_own(examples, tmp_path):
     assert manual == [('sum_of_squares_equation', 1), ('sum_of_squares_application', 2), ('cell-938593c4a215c6cc', 4)]
 
 
-def test_autotest_assignments_are_refused_with_a_reason(examples):
-    from course_lib.exercise import ExerciseFormatError, read_exercise
+@pytest.mark.slow
+def test_autotest_example_is_expanded_and_graded(examples, tmp_path):
+    "nbgrader's own AUTOTEST example (source/ps1_autotest): released with generated asserts, graded like any test."
+    import pandas as pd
 
-    src = examples / 'source' / 'ps1' / 'problem1.ipynb'
+    src = examples / 'source' / 'ps1_autotest' / 'problem1.ipynb'
+    cmd = [shutil.which('course'), 'release', str(src), '--out', str(tmp_path / 'rel')]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    stu = nbformat.read(tmp_path / 'rel' / 'student' / 'problem1.ipynb', as_version=4)
+    tests = {
+        c.metadata['nbgrader']['grade_id']: c.source for c in stu.cells if c.metadata.get('nbgrader', {}).get('grade')
+    }
+    assert not [g for g, t in tests.items() if 'AUTOTEST' in t]
+    assert tests['correct_squares'].count('assert sha1(str(') == 4  # ### HASHED AUTOTEST squares(3): list, 4 checks
+    assert (
+        'assert str(squares(1)) == """[1]"""' in tests['correct_squares']
+        and '[1, 4, 9]' not in tests['correct_squares']
+    )
+    b = json.loads((tmp_path / 'rel' / 'grader' / 'problem1.json').read_text())
+    n = {q['id']: q['n_visible'] for q in b['questions'] if not q.get('manual')}
+    assert n == {
+        'correct_squares': 12,
+        'squares_invalid_input': 4,
+        'correct_sum_of_squares': 8,
+        'sum_of_squares_uses_squares': 2,
+        'cell-6e9ff83aa5dfaf17': 7,
+    }
+    subs = tmp_path / 'subs'
+    for who in ('reference', 'wrong'):
+        (subs / who).mkdir(parents=True)
+    shutil.copy(src, subs / 'reference' / 'problem1.ipynb')
     nb = nbformat.read(src, as_version=4)
-    nb.cells[5].source += '\n### AUTOTEST squares(1)'
-    nbformat.write(nb, src.with_name('autotest.ipynb'))
-    try:
-        with pytest.raises(ExerciseFormatError, match=r"### AUTOTEST lines \(lines 6\) are not supported"):
-            read_exercise(src.with_name('autotest.ipynb'))
-    finally:
-        src.with_name('autotest.ipynb').unlink()
+    nb.cells[2].source = nb.cells[2].source.replace('i ** 2 for i', 'i * 2 for i')  # squares(n) wrong for n > 2
+    assert 'i * 2 for i' in nb.cells[2].source
+    nbformat.write(nb, subs / 'wrong' / 'problem1.ipynb')
+    cmd = [shutil.which('course'), 'grade', str(subs), '--bundle', str(tmp_path / 'rel'), '--out', str(tmp_path / 'g')]
+    r = subprocess.run(cmd + ['--jobs', '2', '--no-progress'], capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout + r.stderr
+    gb = pd.read_csv(tmp_path / 'g' / 'gradebook.csv').set_index(['student', 'question'])
+    auto = [q for q in n if q != 'cell-6e9ff83aa5dfaf17']
+    assert [gb.loc[('reference', q), 'points'] for q in auto] == [1, 1, 0.5, 0.5]
+    assert [gb.loc[('wrong', q), 'status'] for q in auto] == ['failed', 'passed', 'failed', 'passed']
+    assert gb.loc[('wrong', 'correct_squares'), 'points'] == 0
 
 
 @pytest.fixture(scope='module')
@@ -143,12 +188,15 @@ def test_same_scores_as_nbgrader_s_autograder(examples, graded):
                         student,
                         gid,
                     )
+                elif row.status == 'manual':  # nbgrader's automatic 0 for an untouched hand-graded answer
+                    assert (points, row.points, row.reason) == (0, 0, UNANSWERED), (student, gid)
                 else:
                     assert row.points == points, (student, gid, row.status, row.reason)
     print('\nstudent    question                       nbgrader  ours')
     for student, gid, theirs, ours, status in table:
         print(f"{student:10} {gid:30} {'manual' if theirs is None else f'{theirs:g}':8}  {ours:g} ({status})")
     assert len(gb) == len(table) == 2 * (7 + 2)  # every question of both notebooks, nothing else
+    assert ('bitdiddle', 'sum_of_squares_application', 0, 0, 'manual') in table  # the one left untouched
 
 
 @pytest.mark.slow
@@ -166,7 +214,8 @@ def test_totals_notes_and_hand_grades(examples, graded):
     assert [n for n in notes['bitdiddle'] if 'test cells edited' in n and 'correct_squares' in n], notes['bitdiddle']
     # hand grades: fill in the todo list, grade again (results reused), totals include them
     todo = (out / 'manual_todo.csv').read_text().splitlines()
-    assert todo[0] == 'student,assignment,question,points,max_points,comment' and len(todo) == 1 + 2 * 5
+    assert todo[0] == 'student,assignment,question,points,max_points,comment' and len(todo) == 1 + 5 + 4
+    assert not [line for line in todo if line.startswith('bitdiddle,problem1,sum_of_squares_application')]
     filled = [todo[0]] + [line.replace(',,', ',1,', 1) for line in todo[1:]]  # 1 point for every manual answer
     (examples / 'grades.csv').write_text('\n'.join(filled) + '\n')
     cmd = [
@@ -184,5 +233,5 @@ def test_totals_notes_and_hand_grades(examples, graded):
     r = subprocess.run(cmd, cwd=examples, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0 and '0 graded, 4 reused from an earlier run' in r.stdout, r.stdout + r.stderr
     totals = {r['student']: r for r in csv.DictReader(open(out / 'totals.csv'))}
-    assert float(totals['bitdiddle']['points']) == 6.5 and totals['bitdiddle']['awaiting_manual'] == '0'
+    assert float(totals['bitdiddle']['points']) == 5.5 and totals['bitdiddle']['awaiting_manual'] == '0'
     assert 'graded by hand' in (out / 'feedback' / 'hacker.md').read_text()

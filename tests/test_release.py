@@ -314,3 +314,13 @@ def test_release_is_deterministic_and_leak_free(release_dir, tmp_path):
         assert {q['id'] for q in bundle['questions']} == set(ex.questions)
         assert all(q['hidden'] for q in bundle['questions'])
         assert set(bundle['locked']['tests']) == set(ex.questions)
+
+
+def test_bundle_keeps_the_order_of_interleaved_hidden_tests(hw):
+    "A visible test after a hidden block (same cell, or a later test cell): the bundle says in which order they run."
+    _, bundle = build_release(read_exercise(hw))
+    q1, q2 = bundle['questions']
+    assert [k for k, _ in q1['parts']] == ['visible', 'hidden', 'visible']
+    assert q1['parts'][1][1] == 'assert root(9) == 3 and root(0) == 0\nassert root(1) == 1\n'
+    assert 'assert root(16) == 4' in q1['parts'][2][1]
+    assert 'parts' not in q2  # visible only: the plain order
