@@ -1,12 +1,16 @@
-"""Batch-grading throughput with and without the bubblewrap sandbox: the same generated submissions (correct,
-wrong, timing out, broken), graded once per isolation mode and worker count.
+"""Batch-grading throughput with and without the bubblewrap sandbox, and on a Dask cluster beside the local process
+pool: the same generated submissions (correct, wrong, timing out, broken), graded once per engine, isolation mode and
+worker count.
 
-    python benchmarks/bench_grading.py [--n 40] [--jobs 2] [--cell-timeout 3] [--repeats 1]
+    python benchmarks/bench_grading.py [--n 40] [--jobs 2] [--cell-timeout 3] [--repeats 1] [--no-dask]
+    python benchmarks/bench_grading.py --scheduler tcp://host:8786     # the Dask run on a real cluster
 
 Prints submissions per minute for each isolation mode ('none': processes and limits only; 'bwrap': each kernel
 in bubblewrap) and worker count, the sandbox's overhead (the issue asks for at most 15 %), and whether the grades
 are identical; measured in this process on this machine (timings are noisy when other people share the CPU).
-With --repeats > 1 the modes alternate and the best time of each counts. The exercise is small on purpose
+With --repeats > 1 the modes alternate and the best time of each counts. The Dask run ('dask') grades on a
+LocalCluster of --jobs worker processes (or on --scheduler), started before the clock starts; its grades must be
+identical to the process pool's. The exercise is small on purpose
 (numpy only, no torch preload): the time measured is the grader's own cost (a worker process and a kernel per
 submission, limits, tests, the sandbox), not the students' code.
 """
@@ -23,6 +27,7 @@ from nbformat.v4 import new_notebook, new_code_cell
 
 from course_lib import grading as G
 from course_lib.core import describe_machine
+from course_lib.distributed import dask_client, describe_client
 from course_lib.isolation import bwrap_path
 
 CELLS = [
@@ -64,11 +69,61 @@ def make_batch(d: Path, n: int):
     return subs, kinds
 
 
-def run_once(subs, release, out, jobs, limits):
-    "Grade the batch once: (seconds, gradebook)."
+def run_once(subs, release, out, jobs, limits, client=None):
+    "Grade the batch once (on the Dask `client` if given): (seconds, gradebook)."
+    from course_lib.cli import _grade_on
+
     t0 = time.perf_counter()
-    gb = G.grade(subs, release, out, jobs=jobs, limits=limits, progress=False, quiet=True, force=True)
+    gb = _grade_on(client, subs, release, out, jobs=jobs, limits=limits, progress=False, quiet=True, force=True)
     return time.perf_counter() - t0, gb
+
+
+def limits_for(mode, cell_timeout):
+    return G.Limits(
+        cell_timeout=cell_timeout,
+        notebook_timeout=60,
+        memory_mb=1024,
+        max_output_chars=20000,
+        preload=('numpy',),
+        isolation=mode,
+    )
+
+
+def report(j, n, best, gbs, modes):
+    for mode in best:
+        tot = gbs[mode].groupby('student').points.sum()
+        print(
+            f"jobs={j} {mode}: {best[mode]:.1f} s, {n / best[mode] * 60:.1f} submissions/min; "
+            f"mean score {tot.mean():.2f} / 4; outcomes "
+            f"{ {k: int(v) for k, v in gbs[mode].status.value_counts().sort_index().items()} }"
+        )
+    if 'bwrap' in modes:
+        same = gbs['bwrap'].reset_index(drop=True).equals(gbs['none'].reset_index(drop=True))
+        cost = best['bwrap'] / best['none'] - 1
+        print(
+            f"jobs={j}: the sandbox costs {cost:+.1%} time ({(1 / (1 + cost) - 1):+.1%} throughput; "
+            f"limit 15 %); identical grades: {same}"
+        )
+    for mode in modes:
+        if f'dask {mode}' in best:
+            same = gbs[f'dask {mode}'].reset_index(drop=True).equals(gbs[mode].reset_index(drop=True))
+            print(
+                f"jobs={j}: dask vs process pool ({mode}): {n / best[f'dask {mode}'] * 60:.1f} vs "
+                f"{n / best[mode] * 60:.1f} submissions/min; identical grades: {same}"
+            )
+
+
+def measure(j, a, modes, subs, d, client):
+    "Best seconds and gradebooks {engine/mode: ...} for `j` workers, the modes alternating between repeats."
+    best, gbs = {}, {}
+    for r in range(a.repeats):
+        for mode in modes if r % 2 == 0 else modes[::-1]:
+            runs = [(mode, None)] + ([(f'dask {mode}', client)] if client is not None else [])
+            for name, c in runs if r % 2 == 0 else runs[::-1]:
+                out = d / f"out-{name.replace(' ', '-')}-{j}"
+                dt, gbs[name] = run_once(subs, d / 'release', out, j, limits_for(mode, a.cell_timeout), c)
+                best[name] = min(dt, best.get(name, dt))
+    return best, gbs
 
 
 def main(argv=None):
@@ -77,6 +132,8 @@ def main(argv=None):
     ap.add_argument('--jobs', type=int, nargs='+', default=[2])
     ap.add_argument('--cell-timeout', type=float, default=3)
     ap.add_argument('--repeats', type=int, default=1)
+    ap.add_argument('--no-dask', action='store_true', help='only the local process pool')
+    ap.add_argument('--scheduler', help='the Dask run on this scheduler (address or scheduler file)')
     a = ap.parse_args(argv)
     modes = ['none', 'bwrap'] if bwrap_path() else ['none']
     d = Path(tempfile.mkdtemp(prefix='bench-grading-'))
@@ -93,33 +150,15 @@ def main(argv=None):
         if len(modes) == 1:
             print("bubblewrap is not installed (apt-get install bubblewrap): only isolation='none' is measured")
         for j in a.jobs:
-            best, gbs = {}, {}
-            for r in range(a.repeats):
-                for mode in modes if r % 2 == 0 else modes[::-1]:
-                    limits = G.Limits(
-                        cell_timeout=a.cell_timeout,
-                        notebook_timeout=60,
-                        memory_mb=1024,
-                        max_output_chars=20000,
-                        preload=('numpy',),
-                        isolation=mode,
-                    )
-                    dt, gbs[mode] = run_once(subs, d / 'release', d / f'out-{mode}-{j}', j, limits)
-                    best[mode] = min(dt, best.get(mode, dt))
-            for mode in modes:
-                tot = gbs[mode].groupby('student').points.sum()
-                print(
-                    f"jobs={j} isolation={mode}: {best[mode]:.1f} s, {a.n / best[mode] * 60:.1f} submissions/min; "
-                    f"mean score {tot.mean():.2f} / 4; outcomes "
-                    f"{ {k: int(v) for k, v in gbs[mode].status.value_counts().sort_index().items()} }"
-                )
-            if len(modes) == 2:
-                same = gbs['bwrap'].reset_index(drop=True).equals(gbs['none'].reset_index(drop=True))
-                cost = best['bwrap'] / best['none'] - 1
-                print(
-                    f"jobs={j}: the sandbox costs {cost:+.1%} time ({(1 / (1 + cost) - 1):+.1%} throughput; "
-                    f"limit 15 %); identical grades: {same}"
-                )
+            if a.no_dask:
+                best, gbs = measure(j, a, modes, subs, d, None)
+            else:
+                t0 = time.perf_counter()
+                with dask_client(a.scheduler, n_workers=j) as client:
+                    print(f"{describe_client(client)} (started in {time.perf_counter() - t0:.1f} s, not timed)")
+                    best, gbs = measure(j, a, modes, subs, d, client)
+            report(j, a.n, best, gbs, modes)
+            print(f"load average after jobs={j}: {os.getloadavg()[0]:.1f}")
     finally:
         shutil.rmtree(d, ignore_errors=True)
 

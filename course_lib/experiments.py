@@ -206,6 +206,40 @@ def _row(rec: dict, params: dict, cached: bool) -> dict:
     )
 
 # %% ../nbs/library/08_experiments.ipynb #78fcc008
+def _plan_cells(cfgs, ladder, seeds, key_tag, cache_dir, rerun) -> list:
+    "Every cell in the table's order: its rung, config, seed, key, cache file and cached record (None: to train)."
+    cells = []
+    for n in ladder:
+        for name in cfgs:
+            for s in seeds:
+                key = cell_key(cfgs[name], n, s, key_tag)
+                f = cache_dir / f"{key}.json"
+                rec = None if rerun else _read_cell(f, key)
+                cells.append(dict(n=n, name=name, s=s, key=key, file=f, rec=rec, cached=rec is not None))
+    return cells
+
+
+def _train_cells(train_fn, cfgs, todo, key_tag, bar, client=None):
+    "Train the cells of `todo` here, or one Dask task each on `client`; each written to the cache as it finishes."
+    args = [(train_fn, c['name'], cfgs[c['name']], c['n'], c['s'], c['key'], key_tag) for c in todo]
+
+    def here():
+        for i, a in enumerate(args):
+            bar.set_postfix_str(f"{a[1]} n={a[3]} seed={a[4]}")
+            yield i, _train_cell(*a)
+
+    if client is None:
+        done = here()
+    else:
+        from .distributed import run_tasks
+
+        done = run_tasks(client, _train_cell, args, retries=1)
+    for i, rec in done:
+        todo[i]['rec'] = rec
+        _write_cell(todo[i]['file'], rec)
+        bar.update(1)
+
+
 def run_grid(
     configs,
     ladder,
@@ -216,10 +250,12 @@ def run_grid(
     rerun: bool = False,
     progress: bool = True,
     settings=None,
+    client=None,
 ) -> pd.DataFrame:
     """Train every config at every rung of `ladder` (images per class) with every seed; one tidy row per cell.
     Finished cells are cached as JSON in `cache_dir` (default `settings.cache_dir/'experiments'`), keyed by a hash of
-    (params, rung, seed, `tag` and `train_fn.cache_tag` if it has one), so a re-run skips them; `rerun=True` trains them again."""
+    (params, rung, seed, `tag` and `train_fn.cache_tag` if it has one), so a re-run skips them; `rerun=True` trains them
+    again. With a dask.distributed `client` each cell to train is one task on its cluster: the same table."""
     cfgs = normalise_configs(configs)
     ladder = _check_ints(ladder, 'ladder (images per class)', 1)
     seeds = _check_ints(seeds, 'seeds', 0)
@@ -227,26 +263,20 @@ def run_grid(
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir(settings)
     cache_dir.mkdir(parents=True, exist_ok=True)
     key_tag = '|'.join(t for t in (str(getattr(train_fn, 'cache_tag', '') or ''), str(tag)) if t)
-    cells = [(n, name, s) for n in ladder for name in cfgs for s in seeds]
-    desc = f"grid {len(cfgs)} configs x {len(ladder)} rungs x {len(seeds)} seeds"
-    rows, n_cached, t_start = [], 0, time.perf_counter()
-    bar = tqdm(cells, desc=desc, disable=not progress, leave=False)
-    for n, name, s in bar:
-        params = cfgs[name]
-        key = cell_key(params, n, s, key_tag)
-        f = cache_dir / f"{key}.json"
-        rec = None if rerun else _read_cell(f, key)
-        cached = rec is not None
-        if cached:
-            rec = dict(rec, config=name)  # the same params under a new name
-            n_cached += 1
-        else:
-            bar.set_postfix_str(f"{name} n={n} seed={s}")
-            rec = _train_cell(train_fn, name, params, n, s, key, key_tag)
-            _write_cell(f, rec)
-        rows.append(_row(rec, params, cached))
+    t_start = time.perf_counter()
+    cells = _plan_cells(cfgs, ladder, seeds, key_tag, cache_dir, rerun)
+    first = {}  # a key twice (two names for the same params): trained once, the second reads it like a cached cell
+    todo = [first.setdefault(c['key'], c) for c in cells if not c['cached'] and c['key'] not in first]
+    desc = f"grid {len(cfgs)} configs x {len(ladder)} rungs x {len(seeds)} seeds" + (' (dask)' if client else '')
+    bar = tqdm(total=len(cells), initial=len(cells) - len(todo), desc=desc, disable=not progress, leave=False)
+    _train_cells(train_fn, cfgs, todo, key_tag, bar, client)
     bar.close()
+    for c in cells:
+        if c['rec'] is None:
+            c['rec'], c['cached'] = first[c['key']]['rec'], True
+    rows = [_row(dict(c['rec'], config=c['name']), cfgs[c['name']], c['cached']) for c in cells]
     df = pd.DataFrame(rows)
+    n_cached = sum(c['cached'] for c in cells)
     df.attrs.update(
         configs=list(cfgs),
         ladder=ladder,

@@ -287,10 +287,30 @@ def _plan_batch(subs, bundles, limits, out, force):
     return results, todo, skipped + dups
 
 
-def _grade_all(todo, jobs, limits, out, progress):
-    "Results {sid: result} of grading `todo` with `jobs` parallel workers; a grader bug costs one notebook only."
+_ENGINE = {'client': None}  # a Dask client for grade() calls that do not pass client= (set by `course grade`)
+
+
+def _grader_bug(sid, b, e):
+    "The result of a notebook the grader itself failed on (a bug, a lost cluster): all errors, never cached."
+    return dict(
+        student=student_of(sid),
+        assignment=b['name'],
+        notes=[],
+        fatal=f'grader failure: {e!r}',
+        worker_failure=f'grader failure: {e!r}',
+        questions=[_result_row(q, 'error', f'grader failure: {type(e).__name__}') for q in b['questions']],
+    )
+
+
+def _grade_all(todo, jobs, limits, out, progress, client=None):
+    "Results {sid: result} of grading `todo`: `jobs` local workers, or one task each on a Dask `client`; never aborts."
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
+    client = client if client is not None else _ENGINE['client']
+    if client is not None:
+        from .distributed import grade_on_dask
+
+        return grade_on_dask(client, todo, limits, out, progress)
     results, bar, secret = {}, None, _secret(out)
     if progress and todo:
         from tqdm.auto import tqdm
@@ -303,14 +323,7 @@ def _grade_all(todo, jobs, limits, out, progress):
             try:
                 results[sid] = f.result()
             except Exception as e:  # a grader bug must not end the batch either
-                results[sid] = dict(
-                    student=student_of(sid),
-                    assignment=b['name'],
-                    notes=[],
-                    fatal=f'grader failure: {e!r}',
-                    worker_failure=f'grader failure: {e!r}',
-                    questions=[_result_row(q, 'error', f'grader failure: {type(e).__name__}') for q in b['questions']],
-                )
+                results[sid] = _grader_bug(sid, b, e)
             if bar is not None:
                 bar.update(1)
     if bar is not None:
@@ -339,8 +352,10 @@ def grade(
     force: bool = False,
     quiet: bool = False,
     manual=None,
+    client=None,
 ):
-    "Grade every submission; write OUT/gradebook.csv, totals.csv, feedback/<student>.md, results/; return the gradebook."
+    """Grade every submission; write OUT/gradebook.csv, totals.csv, feedback/<student>.md, results/; return the gradebook.
+    `client`: a dask.distributed Client to grade on (one task per notebook; None = `jobs` local workers)."""
     bundles = load_bundles(bundle) if not isinstance(bundle, dict) else bundle
     limits, jobs = _resolve(limits, jobs, settings)
     hand = read_manual(manual) if manual is not None else None
@@ -352,7 +367,7 @@ def grade(
         (out / d).mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     results, todo, skipped = _plan_batch(subs, bundles, limits, out, force)
-    results.update(_grade_all(todo, jobs, limits, out, progress))
+    results.update(_grade_all(todo, jobs, limits, out, progress, client=client))
     failed = sorted((sid, _failure(r)) for sid, r in results.items() if _failure(r))
     merged = list(results.values()) if hand is None else apply_manual(results.values(), hand, str(manual))
     gb = write_outputs(merged, out, _safe, skipped)

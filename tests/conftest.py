@@ -59,17 +59,30 @@ def tiny_settings(tmp_path, mirror):
 
 def pytest_collection_modifyitems(config, items):
     "Skip `gpu` tests without CUDA (they are for the GPU machine), and `browser` tests without Chromium."
-    import shutil
-
     try:
         import torch
 
         has_cuda = torch.cuda.is_available()
     except ImportError:
         has_cuda = False
-    has_browser = bool(shutil.which('chromium') and shutil.which('chromedriver'))
+    has_browser = _has_browser()
+    require_browser = os.environ.get('COURSE_REQUIRE_BROWSER') == '1'  # CI: fail in setup (below), never skip
     for item in items:
         if 'gpu' in item.keywords and not has_cuda:
             item.add_marker(pytest.mark.skip(reason='needs a CUDA GPU'))
-        if 'browser' in item.keywords and not has_browser:
+        if 'browser' in item.keywords and not has_browser and not require_browser:
             item.add_marker(pytest.mark.skip(reason='needs chromium and chromium-driver (apt-get install)'))
+
+
+def _has_browser() -> bool:
+    import shutil
+
+    return bool(shutil.which('chromium') and shutil.which('chromedriver'))
+
+
+def pytest_runtest_setup(item):
+    "Under COURSE_REQUIRE_BROWSER=1 (CI) a `browser` test without Chromium or chromedriver fails instead of skipping."
+    if 'browser' in item.keywords and os.environ.get('COURSE_REQUIRE_BROWSER') == '1' and not _has_browser():
+        pytest.fail(
+            "COURSE_REQUIRE_BROWSER=1 but `chromium` or `chromedriver` is not on PATH: apt-get install chromium chromium-driver"
+        )
