@@ -114,7 +114,7 @@ def main(argv=None):
     from course_lib.loaders import get_dls
     from course_lib.models import resnet_scratch
     from course_lib.resizing import ProgressiveResizing, SizeSchedule, warm_up
-    from course_lib.timing import CPUClock, compare_time_to_target
+    from course_lib.timing import CPUClock, check_cost_model, compare_time_to_target
 
     settings = course_setup(a.scale)
     prog = SizeSchedule([(0 if s == 0 else s, z) for s, z in zip(a.starts, a.sizes)])
@@ -222,6 +222,14 @@ def main(argv=None):
         f"final accuracy within 1 point (|difference| <= 0.01): {'MET' if ok_a else 'NOT MET'}; "
         f"progressive not worse by more than 1 point: {'MET' if ok_b else 'NOT MET'}"
     )
+    hp = runs['progressive']
+    small_cpu = hp.loc[hp['size'] == min(prog.sizes_used), 'cpu_train_time'].to_numpy()
+    big_cpu = hp.loc[hp['size'] == prog.final_size, 'cpu_train_time'].mean()
+    if len(small_cpu) >= 2 and big_cpu > 0:  # the cost model: an epoch cannot be cheaper than its pixels allow
+        c = check_cost_model(small_cpu / big_cpu, (min(prog.sizes_used) / prog.final_size) ** 2)
+        print(
+            f"cost model (CPU per epoch, smallest vs final size): {'FLAGGED: ' + c['detail'] if c['verdict'] else 'no violation'}"
+        )
     if abs(acc_p - acc_f) < 2 * se:
         print(
             f"note: the accuracy difference is within 2 standard errors ({2 * se:.3f}): not distinguishable from noise "

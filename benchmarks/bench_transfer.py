@@ -1,12 +1,15 @@
-"""Accuracy reached by a pretrained network vs one trained from scratch, at an equal wall-clock training budget,
-on the clean test images (ILSVRC2012_val_*, never seen by ImageNet-pretrained weights) of Imagenette and Imagewoof.
+"""Accuracy reached by a pretrained network vs networks trained from scratch, at an equal wall-clock training
+budget, on the clean test images (ILSVRC2012_val_*, never seen by ImageNet-pretrained weights) of Imagenette and
+Imagewoof, with standard errors. Nothing is chosen here: the settings are fixed in advance (lesson 1 chooses them on
+its validation split), and the test images are scored once per model.
 
 Pretrained = EfficientNet-Lite0 (offline ImageNet weights): features of the training images computed once ->
 linear probe (random head) and warm-started probe (head = Lite0's ImageNet rows of the 10 classes), then
 fine-tuning from the warm-started probe (discriminative LRs) for the rest of the budget. The training images'
 feature pass and both probes count against the budget.
-From scratch = course_lib's resnet_scratch for the whole budget. Both use the same images, size and seed, in
-one process. Also prints Lite0's own ImageNet head restricted to the 10 classes ("no training at all").
+From scratch = course_lib's resnet_scratch, and Lite0's architecture with random weights, each for the whole
+budget. All use the same images, size and seed, in one process. Also prints Lite0's own ImageNet head restricted to
+the 10 classes ("no training at all").
 
     python benchmarks/bench_transfer.py [--scale small] [--budget 45] [--n-train 20] [--size 128]
                                         [--families imagenette imagewoof] [--seed 42]
@@ -21,13 +24,22 @@ from course_lib.learner import Learner
 from course_lib.loaders import get_dls
 from course_lib.models import LITE0_STATS, ImageNetSubsetHead, init_head_from_imagenet, load_lite0_imagenet
 from course_lib.models import pretrained_model
-from course_lib.transfer import features_dls, fine_tune, train_scratch
+from course_lib.loaders import TensorDataLoader
+from course_lib.transfer import compute_features, correct, features_dls, fine_tune, mean_interval, train_scratch
 
 
 def run_family(fam, a, s, base):
-    n_test = 0 if s.preset.n_valid_per_class == 0 else max(s.preset.n_valid_per_class, 5)
+    n_valid = 0 if s.preset.n_valid_per_class == 0 else max(s.preset.n_valid_per_class, 5)
     sub = make_subset(
-        fam, a.n_train, n_test, split='clean', seed=a.seed, settings=s, out_dir=s.cache_dir / 'subsets', quiet=True
+        fam,
+        a.n_train,
+        n_valid,
+        split='clean',
+        seed=a.seed,
+        settings=s,
+        out_dir=s.cache_dir / 'subsets',
+        quiet=True,
+        n_test_per_class=s.preset.n_test_per_class,
     )
     kw = dict(cache_size=max(a.size, s.preset.cache_size), settings=s, progress=False)
     mean, std = LITE0_STATS
@@ -40,31 +52,38 @@ def run_family(fam, a, s, base):
     model = pretrained_model('efficientnet_lite0', pre.n_classes)
     fd = features_dls(model.body.to(pre.device), plain, train_dl=plain.train)
     t_feat = fd.times['train']  # the training images' feature pass is training time; the test pass is not
-    zs = Learner(ImageNetSubsetHead(base.classifier, sub.classes), fd, progress=False).validate()['accuracy']
-    hp = Learner(model.head, fd, progress=False).fit_one_cycle(30, 3e-3)
-    t_probe = t_feat + float(hp['train_time'].sum())
+    tfeat = TensorDataLoader(*compute_features(model.body, plain.test), 256)
+    zs = correct(Learner(ImageNetSubsetHead(base.classifier, sub.classes), fd, progress=False), tfeat)
+    probe = Learner(model.head, fd, progress=False)
+    hp = probe.fit_one_cycle(30, 3e-3)
+    c_probe, t_probe = correct(probe, tfeat), t_feat + float(hp['train_time'].sum())
     init_head_from_imagenet(model.head, sub.classes, base)
-    hw = Learner(model.head, fd, progress=False).fit_one_cycle(30, 1e-3)
-    t_warm = t_probe + float(hw['train_time'].sum())
+    warm = Learner(model.head, fd, progress=False)
+    hw = warm.fit_one_cycle(30, 1e-3)
+    c_warm, t_warm = correct(warm, tfeat), t_probe + float(hw['train_time'].sum())
     # few images: fine_tune keeps BatchNorm's ImageNet statistics (bn_eval=True)
-    hf = fine_tune(model, pre, max(a.budget - t_warm, 1.0), slice(3e-5, 3e-4)).history
-    # from scratch, same budget
+    lf = fine_tune(model, pre, max(a.budget - t_warm, 1.0), slice(3e-5, 3e-4))
+    # from scratch, same budget: a small ResNet, and Lite0's own architecture with random weights
     seed_everything(a.seed)
     ls = train_scratch(scr, a.budget, lr=3e-3, size=a.size)
-    hs = ls.history
-    common = dict(dataset=fam, train_images=pre.train.n, test_images=pre.valid.n)
+    seed_everything(a.seed)
+    ll = train_scratch(pre, a.budget, lr=3e-3, arch='efficientnet_lite0')
+    common = dict(dataset=fam, train_images=pre.train.n, test_images=pre.test.n)
 
-    def row(method, hist, train_time):
-        "One result row: the method's final accuracy after `train_time` seconds of training."
-        return dict(
-            common, method=method, epochs=len(hist), train_time=train_time, accuracy=float(hist['accuracy'].iloc[-1])
-        )
+    def row(method, c, epochs, train_time):
+        "One result row: the method's clean test accuracy and its standard error after `train_time` s of training."
+        r = mean_interval(c)
+        return dict(common, method=method, epochs=epochs, train_time=train_time, accuracy=r['mean'], se=r['se'])
 
-    rows.append(dict(common, method='no training (Lite0 head, 10 logits)', epochs=0, train_time=0.0, accuracy=zs))
-    rows.append(row('from scratch (resnet_scratch)', hs, float(hs['train_time'].sum())))
-    rows.append(row('linear probe (Lite0 features)', hp, t_probe))
-    rows.append(row('warm-started probe (Lite0)', hw, t_warm))
-    rows.append(row('warm probe + fine-tuning (Lite0)', hf, t_warm + float(hf['train_time'].sum())))
+    def trained(method, learn, c, t0=0.0):
+        return row(method, c, len(learn.history), t0 + float(learn.history['train_time'].sum()))
+
+    rows.append(row('no training (Lite0 head, 10 logits)', zs, 0, 0.0))
+    rows.append(trained('from scratch (resnet_scratch)', ls, correct(ls, scr.test)))
+    rows.append(trained('from scratch (Lite0, random weights)', ll, correct(ll, pre.test)))
+    rows.append(row('linear probe (Lite0 features)', c_probe, len(hp), t_probe))
+    rows.append(row('warm-started probe (Lite0)', c_warm, len(hw), t_warm))
+    rows.append(trained('warm probe + fine-tuning (Lite0)', lf, correct(lf, pre.test), t_warm))
     return rows
 
 
@@ -104,7 +123,10 @@ def main(argv=None):
         rows += run_family(fam, a, s, base)
     df = pd.DataFrame(rows)
     pd.set_option('display.width', 160)
-    print(df.assign(accuracy=(100 * df.accuracy).round(1), train_time=df.train_time.round(1)).to_string(index=False))
+    show = df.assign(
+        accuracy=(100 * df.accuracy).round(1), se=(100 * df.se).round(1), train_time=df.train_time.round(1)
+    )
+    print(show.to_string(index=False))
     print()
     for fam, g in df.groupby('dataset', sort=False):
         g = g.set_index('method').accuracy

@@ -57,22 +57,26 @@ class ScalePreset:
     name: str
     dataset_variant: int  # which official archive size (160, 320 or 0 = full size) to use
     n_train_per_class: int
-    n_valid_per_class: int
+    n_valid_per_class: int  # validation images: the training side (never a clean test image)
     image_size: int  # training resolution
     cache_size: int  # resolution stored in the pre-resized cache, a bit larger: random crops need pixels to take
     batch_size: int
+    n_test_per_class: int = 0  # clean `ILSVRC2012_val_*` test images (0 = all of them): touched once, at the end
 
 
 SCALE_PRESETS = MappingProxyType(
     {
         'tiny': ScalePreset(
-            'tiny', 160, n_train_per_class=10, n_valid_per_class=5, image_size=48, cache_size=64, batch_size=32
+            'tiny', 160, n_train_per_class=10, n_valid_per_class=5, image_size=48, cache_size=64, batch_size=32,
+            n_test_per_class=5,
         ),
         'small': ScalePreset(
-            'small', 160, n_train_per_class=60, n_valid_per_class=20, image_size=96, cache_size=128, batch_size=32
+            'small', 160, n_train_per_class=60, n_valid_per_class=20, image_size=96, cache_size=128, batch_size=32,
+            n_test_per_class=0,
         ),
         'full': ScalePreset(
-            'full', 160, n_train_per_class=0, n_valid_per_class=0, image_size=128, cache_size=160, batch_size=64
+            'full', 160, n_train_per_class=0, n_valid_per_class=0, image_size=128, cache_size=160, batch_size=64,
+            n_test_per_class=0,
         ),
     }
 )
@@ -311,7 +315,8 @@ def course_setup(scale: str | None = None, seed: int | None = None, quiet: bool 
             f"course_lib scale: {s.scale}" + (f" (from {s.requested_scale!r})" if s.requested_scale != s.scale else '')
         )
         print(
-            f"  preset: {p.n_train_per_class or 'all'} train / {p.n_valid_per_class or 'all'} valid images per class, "
+            f"  preset: {p.n_train_per_class or 'all'} train / {p.n_valid_per_class or 'all'} validation / "
+            f"{p.n_test_per_class or 'all'} clean test images per class, "
             f"{p.image_size} px training (cache {p.cache_size} px), batch {p.batch_size}"
         )
         print(f"  device: {default_device()} | {describe_machine()}")

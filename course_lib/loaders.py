@@ -287,11 +287,12 @@ class CacheLoader(EpochLoader):
 
 # %% ../nbs/library/02_loaders.ipynb #f7f0fda0
 class DataLoaders:
-    """A `train` and a `valid` loader (over the image cache or over tensors) and the classes they predict.
+    """A `train` and a `valid` loader (over the image cache or over tensors) and the classes they predict; `test`
+    (plain batches of the clean test images, or None) is for the one final measurement, never for choices.
     `subset` and `cache` are set when the images come from a subset's cache."""
 
-    def __init__(self, train, valid, classes=None, class_names=None, subset: Subset | None = None, cache=None):
-        self.train, self.valid, self.subset, self.cache = train, valid, subset, cache
+    def __init__(self, train, valid, classes=None, class_names=None, subset=None, cache=None, test=None):
+        self.train, self.valid, self.test, self.subset, self.cache = train, valid, test, subset, cache
         if subset is not None:
             classes = subset.classes if classes is None else classes
             class_names = subset.class_names if class_names is None else class_names
@@ -312,7 +313,8 @@ class DataLoaders:
     def __repr__(self):
         what = self.subset.name if self.subset is not None else type(self.train).__name__
         size = f" at {self.train.size}px, cache {self.cache.size}px" if self.cache is not None else ''
-        n = f"{self.train.n} train / {self.valid.n} valid items{size}, {self.n_classes} classes, bs {self.train.bs}"
+        test = f" / {self.test.n} test" if self.test is not None else ''
+        n = f"{self.train.n} train / {self.valid.n} valid{test} items{size}, {self.n_classes} classes, bs {self.train.bs}"
         return f"DataLoaders({what}: {n}, {self.device})"
 
 # %% ../nbs/library/02_loaders.ipynb #746059d8
@@ -330,14 +332,14 @@ def get_dls(
     settings: Settings | None = None,
     progress: bool = True,
 ) -> DataLoaders:
-    "Loaders over the pre-resized cache of `subset`: shuffled + augmented train batches, plain valid batches."
+    "Loaders over the pre-resized cache of `subset`: shuffled + augmented train batches, plain valid (and test) batches."
     if int(size) < 8:
         raise ValueError(f"size must be at least 8 pixels, not {size!r}.")
     if int(bs) < 1:
         raise ValueError(f"bs must be at least 1, not {bs!r}.")
     settings = settings or load_settings()
     cache = build_cache(subset, int(cache_size or max(settings.preset.cache_size, size)), settings, progress=progress)
-    tr, va = cache.idxs('train'), cache.idxs('valid')
+    tr, va, te = cache.idxs('train'), cache.idxs('valid'), cache.idxs('test')
     if len(tr) == 0:
         raise ValueError(f"{subset.name} has no readable training images.")
     common = dict(mean=mean, std=std, device=device, seed=seed)
@@ -346,6 +348,7 @@ def get_dls(
         CacheLoader(cache, va, size, valid_bs or 2 * bs, **common),
         subset=subset,
         cache=cache,
+        test=CacheLoader(cache, te, size, valid_bs or 2 * bs, **common) if len(te) else None,
     )
 
 # %% ../nbs/library/02_loaders.ipynb #d6421b54
@@ -361,17 +364,17 @@ def synthetic_dls(n_train=64, n_valid=32, n_classes=4, size=16, bs=16, seed=0, d
         return x, y
 
     (xt, yt), (xv, yv) = make(n_train), make(n_valid)
-    return DataLoaders(
-        TensorDataLoader(xt, yt, bs, shuffle=True, seed=seed, device=device),
-        TensorDataLoader(xv, yv, bs * 2, device=device),
-    )
+    tr, va = TensorDataLoader(xt, yt, bs, shuffle=True, seed=seed, device=device), TensorDataLoader(xv, yv, bs * 2, device=device)
+    return DataLoaders(tr, va)
 
 # %% ../nbs/library/02_loaders.ipynb #70f07f94
 def show_batch(dls: DataLoaders, n: int = 16, ncols: int = 8, split: str = 'train', figsize_per: float = 1.6):
     "Draw `n` images of one batch of `split` with their class names (matplotlib). The loader's epoch is untouched."
     import matplotlib.pyplot as plt
 
-    dl = dls.train if split == 'train' else dls.valid
+    if split not in ('train', 'valid', 'test') or getattr(dls, split) is None:
+        raise ValueError(f"split must be 'train', 'valid' or 'test' (when the loaders have one), not {split!r}.")
+    dl = getattr(dls, split)
     old, dl.bs = dl.bs, max(n, 1)
     try:
         x, y = next(iter(dl))

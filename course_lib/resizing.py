@@ -7,7 +7,7 @@ Docs: https://course-lib.github.io/course_lib/library/resizing.html.md"""
 
 # %% auto #0
 __all__ = ['ScheduleError', 'SizeSchedule', 'bs_for_size', 'ProgressiveResizing', 'fit_schedule', 'warm_up', 'evaluate_at_sizes',
-           'fixres_sizes']
+           'fixres_sizes', 'MixUp', 'tta_accuracy']
 
 # %% ../nbs/library/10_resizing.ipynb #3ba41235
 import math
@@ -268,10 +268,11 @@ def fit_schedule(
     model_kw: dict | None = None,
     progress: bool = False,
     cbs=(),
+    loss_func=None,
     **fit_kw,
 ):
     """Train a fresh from-scratch ResNet (`resnet_scratch`, or `model`) on `dls` for `n_epochs` following `schedule`
-    (a `SizeSchedule`, a list of steps, or one int size); return the `Learner`. Same `seed` -> same initial weights
+    (a `SizeSchedule`, a list of steps, or one int size); return the `Learner`. `loss_func`: default cross-entropy. Same `seed` -> same initial weights
     and same shuffling, so runs differ only by their schedule. The history gets size, bs, steps and cpu_elapsed."""
     if isinstance(schedule, Integral) and not isinstance(schedule, bool):
         schedule = SizeSchedule.fixed(schedule)
@@ -281,7 +282,7 @@ def fit_schedule(
     if model is None:
         model = resnet_scratch(dls.n_classes, **(model_kw or {}))
     cb = ProgressiveResizing(schedule, n_epochs=n_epochs, bs_rule=bs_rule, valid_size=valid_size)
-    learn = Learner(model, dls, progress=progress, cbs=[cb, CPUClock(), *cbs])
+    learn = Learner(model, dls, loss_func=loss_func, progress=progress, cbs=[cb, CPUClock(), *cbs])
     learn.fit_one_cycle(n_epochs, lr_max, **fit_kw)
     return learn
 
@@ -344,3 +345,50 @@ def fixres_sizes(train_size: int, factors=(1.0, 1.15, 1.3), multiple: int = 8) -
     "Evaluation sizes a bit above the final training size (the FixRes effect), rounded to `multiple`."
     train_size = _check_size(train_size, 'train_size', 1)
     return sorted({max(multiple, int(round(train_size * f / multiple)) * multiple) for f in factors})
+
+# %% ../nbs/library/10_resizing.ipynb #3785cae8
+class MixUp(Callback):
+    """Learner callback (mixup, Zhang et al. 2018): each training batch becomes `lam * x + (1 - lam) * x[perm]` and its
+    loss `lam * loss(y) + (1 - lam) * loss(y[perm])`, `lam ~ Beta(alpha, alpha)` (the larger of lam, 1 - lam, as
+    fastai does) from a generator seeded by `seed`. Validation is untouched; the loss function is restored after the fit."""
+
+    def __init__(self, alpha: float = 0.4, seed: int = 0):
+        if isinstance(alpha, bool) or not isinstance(alpha, Real) or not alpha > 0:
+            raise ValueError(f"alpha must be a positive number (0.2 to 1 is usual); got {alpha!r}.")
+        self.alpha, self.seed, self.lams = float(alpha), seed, []
+
+    def before_fit(self, learn):
+        self._g, self._loss, self._mix = np.random.default_rng(self.seed), learn.loss_func, None
+        learn.loss_func = self._mixed_loss
+
+    def before_batch(self, learn):
+        self._mix = None
+        if not learn.training:
+            return
+        lam = float(self._g.beta(self.alpha, self.alpha))
+        lam = max(lam, 1 - lam)
+        perm = torch.from_numpy(self._g.permutation(len(learn.xb))).to(learn.xb.device)
+        learn.xb = lam * learn.xb + (1 - lam) * learn.xb[perm]
+        self._mix = (lam, learn.yb[perm])
+        self.lams.append(lam)
+
+    def _mixed_loss(self, out, y):
+        if self._mix is None:
+            return self._loss(out, y)
+        lam, y2 = self._mix
+        return lam * self._loss(out, y) + (1 - lam) * self._loss(out, y2)
+
+    def cleanup_fit(self, learn):
+        learn.loss_func, self._mix = self._loss, None
+
+# %% ../nbs/library/10_resizing.ipynb #3f4e3227
+def tta_accuracy(learn, dl=None) -> dict:
+    """Accuracy of `learn` on `dl` (default: the validation loader) from the images as they are ('plain') and with
+    test-time augmentation ('tta': softmax probabilities averaged over each image and its mirror image)."""
+    dl = learn.dls.valid if dl is None else dl
+    p, y = learn.get_preds(dl)
+    pm, ym = learn.get_preds((x.flip(-1), yb) for x, yb in dl)  # a generator: one pass, nothing kept in memory
+    if not torch.equal(y, ym):
+        raise ValueError("The loader returned its images in a different order on the second pass: TTA needs the same order.")
+    n_right = lambda q: int((q.argmax(1) == y).sum())  # noqa: E731
+    return dict(plain=n_right(p) / len(y), tta=n_right((p + pm) / 2) / len(y), n=len(y))

@@ -10,8 +10,10 @@ __all__ = ['nested_draw', 'SkipValidation', 'SubsetExperiment']
 
 # %% ../nbs/library/09_subset_experiment.ipynb #6de61298
 import copy
+import inspect
 import io
 import time
+from itertools import combinations
 
 import numpy as np
 import torch
@@ -73,9 +75,10 @@ def _save_tensor(X: torch.Tensor, f):
 
 # %% ../nbs/library/09_subset_experiment.ipynb #be88ed8d
 class SubsetExperiment:
-    """A `run_grid` train_fn on real images: a pool of `pool_per_class` training images per class (+ validation images)
-    decoded once; each cell trains on a seeded, nested draw of `n_per_class` of them and validates on the whole valid set.
-    On the CPU each cell trains with `cell_threads` torch threads (None: leave torch's setting)."""
+    """A `run_grid` train_fn on real images: a pool of `pool_per_class` training images per class (0: all), its
+    validation images and (split='clean') its clean test images, decoded once. Each cell trains on a seeded, nested
+    draw of `n_per_class` pool images per class and reports its accuracy on the whole validation set; the test set is
+    touched only by `final_test`. On the CPU each cell trains with `cell_threads` torch threads (None: torch's)."""
 
     ARCHS = ('lite0', 'scratch')
     HEADS = ('linear', 'mlp')
@@ -83,8 +86,9 @@ class SubsetExperiment:
     def __init__(
         self,
         dataset: str = 'imagenette',
-        pool_per_class: int = 100,
+        pool_per_class: int = 0,
         n_valid_per_class: int = 0,
+        n_test_per_class: int = 0,
         split: str = 'clean',
         cache_size: int | None = None,
         settings=None,
@@ -97,20 +101,13 @@ class SubsetExperiment:
         self.device = torch.device(device) if device is not None else default_device()
         self.bs, self.progress, self.cell_threads = bs, progress, cell_threads
         s = self.settings
-        sub_dir = s.cache_dir / 'subsets'
         self.pool = make_subset(
-            dataset,
-            pool_per_class,
-            n_valid_per_class,
-            seed=s.seed,
-            split=split,
-            settings=s,
-            out_dir=sub_dir,
-            quiet=True,
-        )
+            dataset, pool_per_class, n_valid_per_class, seed=s.seed, split=split, settings=s,
+            out_dir=s.cache_dir / 'subsets', quiet=True, n_test_per_class=n_test_per_class,
+        )  # fmt: skip
         self.cache = build_cache(self.pool, int(cache_size or s.preset.cache_size), s, progress=progress)
         self.labels = torch.from_numpy(self.cache.labels)
-        self.valid_idx = self.cache.idxs('valid')
+        self.valid_idx, self.test_idx = self.cache.idxs('valid'), self.cache.idxs('test')
         train_idx = self.cache.idxs('train')
         self.n_classes = len(self.pool.classes)
         self._by_class = [train_idx[self.cache.labels[train_idx] == c] for c in range(self.n_classes)]
@@ -118,12 +115,13 @@ class SubsetExperiment:
         self._feats, self._lite0, self.feature_time = {}, None, {}
         self.__name__ = f"SubsetExperiment({self.pool.dataset})"
         # part of every cell's cache key: results from another pool, split or cache resolution are never reused
-        self.cache_tag = f"{self.pool.name}|{self.cache.size}px|{CACHE_POLICY}|subset-experiment-v4"
+        self.cache_tag = f"{self.pool.name}|{self.cache.size}px|{CACHE_POLICY}|subset-experiment-v5"
 
     def __repr__(self):
         return (
             f"SubsetExperiment({self.pool.dataset}: pool {self.max_per_class}+ train images/class, "
-            f"{len(self.valid_idx)} valid images, {self.n_classes} classes, cache {self.cache.size}px, {self.device})"
+            f"{len(self.valid_idx)} validation and {len(self.test_idx)} clean test images, {self.n_classes} classes, "
+            f"cache {self.cache.size}px, {self.device})"
         )
 
     def rung_idxs(self, n_per_class: int, seed: int) -> np.ndarray:
@@ -134,6 +132,13 @@ class SubsetExperiment:
                 f"({self.pool.name}); make a SubsetExperiment with a larger pool_per_class."
             )
         return nested_draw(self._by_class, n_per_class, seed)
+
+    def seed_overlap(self, n_per_class: int, seeds) -> float:
+        "Mean fraction of one rung's training images that two different seeds both draw (1.0: the very same images)."
+        sets = [set(self.rung_idxs(n_per_class, s).tolist()) for s in seeds]
+        if len(sets) < 2:
+            raise ValueError(f"seed_overlap needs at least 2 seeds, got {list(seeds)}")
+        return float(np.mean([len(a & b) / len(a) for a, b in combinations(sets, 2)]))
 
 # %% ../nbs/library/09_subset_experiment.ipynb #c927c36e
 def _features(self, size: int, flip: bool = False) -> torch.Tensor:
@@ -161,22 +166,34 @@ def _features(self, size: int, flip: bool = False) -> torch.Tensor:
     return X
 
 
-def _zero_shot(self, size: int) -> float:
-    "Validation accuracy of Lite0's own ImageNet head restricted to these classes (no training at all) at `size` px."
-    m = _lite0_parts()[1]
-    idx = torch.tensor(imagenet_index(self.pool.classes))
-    X = self.features(size)[self.valid_idx]
+def _eval_idx(self, part: str) -> np.ndarray:
+    "Cache indices of the 'valid' or the 'test' images."
+    if part not in ('valid', 'test'):
+        raise ValueError(f"part must be 'valid' or 'test', not {part!r}")
+    idx = self.valid_idx if part == 'valid' else self.test_idx
+    if not len(idx):
+        raise ValueError(f"{self.pool.name} has no {part} images (split={self.pool.split!r}).")
+    return idx
+
+
+def _zero_shot(self, size: int, part: str = 'valid') -> float:
+    """Accuracy of Lite0's own ImageNet head restricted to these classes (no training at all) at `size` px, on the
+    validation images (`part='valid'`) or on the clean test images (`part='test'`, for the final report only)."""
+    m, idx = _lite0_parts()[1], self._eval_idx(part)
+    cls = torch.tensor(imagenet_index(self.pool.classes))
+    X = self.features(size)[idx]
     with torch.no_grad():
-        logits = X @ m.weight[idx].T + m.bias[idx]
-    return float((logits.argmax(1) == self.labels[self.valid_idx]).float().mean())
+        logits = X @ m.weight[cls].T + m.bias[cls]
+    return float((logits.argmax(1) == self.labels[idx]).float().mean())
 
 
 SubsetExperiment.features = _features
+SubsetExperiment._eval_idx = _eval_idx
 SubsetExperiment.zero_shot = _zero_shot
 
 # %% ../nbs/library/09_subset_experiment.ipynb #337f4ff2
-def _probe_parts(self, tr, size, flip, head, bs, seed):
-    "A linear or MLP head on frozen features; its training and (full) validation loaders."
+def _probe_parts(self, tr, size, flip, head, bs, seed, test=False):
+    "A linear or MLP head on frozen features; its training, (full) validation and, if `test`, clean test loaders."
     X = self.features(size)
     xt, yt = X[tr], self.labels[tr]
     if flip:
@@ -187,40 +204,50 @@ def _probe_parts(self, tr, size, flip, head, bs, seed):
     else:
         model = nn.Sequential(nn.Linear(nf, 256), nn.ReLU(), nn.Dropout(0.3), nn.Linear(256, nc))
     train = TensorDataLoader(xt, yt, bs, shuffle=True, seed=seed, device=self.device)
-    valid = TensorDataLoader(X[self.valid_idx], self.labels[self.valid_idx], 512, device=self.device)
-    return model, train, valid
+    ev = [TensorDataLoader(X[i], self.labels[i], 512, device=self.device) for i in self._eval_sets(test)]
+    return model, train, *ev
 
 
-def _scratch_parts(self, tr, size, augment, width, bs, seed):
-    "A from-scratch ResNet of base `width`; its training and (full) validation loaders over the image cache."
+def _scratch_parts(self, tr, size, augment, width, bs, seed, test=False):
+    "A from-scratch ResNet of base `width`; its training, (full) validation and, if `test`, clean test loaders."
     w = int(width)
     model = resnet_scratch(self.n_classes, widths=(w, 2 * w, 4 * w, 8 * w))
     kw = dict(device=self.device, seed=seed)
     train = CacheLoader(self.cache, tr, int(size), bs, shuffle=True, augment=augment, **kw)
-    valid = CacheLoader(self.cache, self.valid_idx, int(size), 128, **kw)
-    return model, train, valid
+    ev = [CacheLoader(self.cache, i, int(size), 128, **kw) for i in self._eval_sets(test)]
+    return model, train, *ev
 
 
-def _fit_cell(self, model, train, valid, lr, epochs, wd, n_train) -> dict:
-    "One-cycle fit without per-epoch validation, then one explicit validation on `valid`."
-    dls = DataLoaders(train, valid, classes=self.pool.classes, class_names=self.pool.class_names, subset=self.pool)
+def _eval_sets(self, test: bool) -> list:
+    "The validation indices, then the test indices when `test` (for `final_test` only)."
+    return [self._eval_idx('valid')] + ([self._eval_idx('test')] if test else [])
+
+
+def _fit_cell(self, model, train, valid, test=None, *, lr, epochs, wd, n_train) -> dict:
+    "One-cycle fit without per-epoch validation, then one explicit validation on `valid` (and on `test` if given)."
+    dls = DataLoaders(
+        train, valid, classes=self.pool.classes, class_names=self.pool.class_names, subset=self.pool, test=test
+    )
     t0 = time.perf_counter()
     learn = Learner(model, dls, wd=wd, device=self.device, progress=False, cbs=[SkipValidation()])
     try:
         learn.fit_one_cycle(int(epochs), lr)
     except TrainingDiverged:
-        nan = float('nan')
-        out = dict(accuracy=1 / self.n_classes, valid_loss=nan, train_loss=nan, n_train=n_train, diverged=True)
+        nan, chance = float('nan'), 1 / self.n_classes
+        out = dict(accuracy=chance, valid_loss=nan, train_loss=nan, n_train=n_train, diverged=True)
+        out.update(dict(test_accuracy=chance) if test is not None else {})
         return dict(out, fit_time=time.perf_counter() - t0)
     v = learn.validate(valid)
-    return dict(
+    out = dict(
         accuracy=float(v['accuracy']),
         valid_loss=float(v['loss']),
         train_loss=float(learn.history.train_loss.iloc[-1]),
         n_train=n_train,
         diverged=False,
-        fit_time=time.perf_counter() - t0,
     )
+    if test is not None:
+        out['test_accuracy'] = float(learn.validate(test)['accuracy'])
+    return dict(out, fit_time=time.perf_counter() - t0)
 
 # %% ../nbs/library/09_subset_experiment.ipynb #43144126
 def _call(
@@ -240,16 +267,23 @@ def _call(
 ) -> dict:
     """Train one grid cell: `arch='lite0'` fits a `head` ('linear' or 'mlp') on frozen `size`-px features (`flip`: plus
     mirrored copies); `arch='scratch'` trains a ResNet of base `width` end to end (`augment`: random-resized crop + flip).
-    One-cycle for `epochs` at `lr`, weight decay `wd`. Returns accuracy, valid_loss, train_loss, n_train, diverged and
-    fit_time (training + validation seconds, without feature extraction)."""
+    One-cycle for `epochs` at `lr`, weight decay `wd`. Returns the VALIDATION accuracy, valid_loss, train_loss, n_train,
+    diverged and fit_time (training + validation seconds, without feature extraction)."""
+    cfg = dict(arch=arch, size=size, lr=lr, epochs=epochs, wd=wd, flip=flip, head=head, augment=augment, width=width)
+    return self._cell(n_per_class, seed, cfg, bs or self.bs, test=False)
+
+
+def _cell(self, n_per_class, seed, cfg, bs, test) -> dict:
+    "Train one cell of config `cfg` (all of `__call__`'s keys) and evaluate it on the validation (and test) images."
+    arch, size = cfg['arch'], cfg['size']
     if arch not in self.ARCHS:
         raise ValueError(f"Unknown arch {arch!r}: choose one of {self.ARCHS}")
-    if head not in self.HEADS:
-        raise ValueError(f"Unknown head {head!r}: choose one of {self.HEADS}")
-    bs, tr = bs or self.bs, self.rung_idxs(n_per_class, seed)
+    if cfg['head'] not in self.HEADS:
+        raise ValueError(f"Unknown head {cfg['head']!r}: choose one of {self.HEADS}")
+    tr = self.rung_idxs(n_per_class, seed)
     if arch == 'lite0':  # extract (or load) the features first, with all threads
         self.features(size)
-        if flip:
+        if cfg['flip']:
             self.features(size, flip=True)
     old = torch.get_num_threads()
     few = self.device.type == 'cpu' and self.cell_threads
@@ -258,10 +292,10 @@ def _call(
     try:
         seed_everything(seed)
         if arch == 'lite0':
-            parts = self._probe_parts(tr, size, flip, head, bs, seed)
+            parts = self._probe_parts(tr, size, cfg['flip'], cfg['head'], bs, seed, test=test)
         else:
-            parts = self._scratch_parts(tr, size, augment, width, bs, seed)
-        return self._fit_cell(*parts, lr=lr, epochs=epochs, wd=wd, n_train=len(tr))
+            parts = self._scratch_parts(tr, size, cfg['augment'], cfg['width'], bs, seed, test=test)
+        return self._fit_cell(*parts, lr=cfg['lr'], epochs=cfg['epochs'], wd=cfg['wd'], n_train=len(tr))
     finally:
         if few:
             torch.set_num_threads(old)
@@ -269,5 +303,37 @@ def _call(
 
 SubsetExperiment._probe_parts = _probe_parts
 SubsetExperiment._scratch_parts = _scratch_parts
+SubsetExperiment._eval_sets = _eval_sets
 SubsetExperiment._fit_cell = _fit_cell
+SubsetExperiment._cell = _cell
 SubsetExperiment.__call__ = _call
+
+# %% ../nbs/library/09_subset_experiment.ipynb #f1a7e503
+def _final_test(self, n_per_class: int, seeds, **config) -> dict:
+    """The one look at the clean test images, for a config already chosen on the validation set: train it at rung
+    `n_per_class` with each seed (the very cells of the grid: same draws, same initialisations) and evaluate it on the
+    validation and on the test images. Returns the mean validation and test accuracy over seeds, the test accuracy's
+    standard error and each seed's test accuracy. The standard error adds the test-set sampling variance of an
+    accuracy p on N images, p(1-p)/N, and the seed variance over k seeds, s^2/k (conservative: averaging over seeds
+    already smooths some of the per-image noise)."""
+    bound = inspect.signature(_call).bind(self, n_per_class, 0, **config)  # unknown keys fail here, like run_grid
+    bound.apply_defaults()
+    cfg = {k: v for k, v in bound.arguments.items() if k not in ('self', 'n_per_class', 'seed', 'bs')}
+    seeds = [int(s) for s in seeds]
+    self._eval_idx('test')
+    runs = [self._cell(n_per_class, s, cfg, bound.arguments['bs'] or self.bs, test=True) for s in seeds]
+    t = np.array([r['test_accuracy'] for r in runs])
+    p, n = float(t.mean()), len(self.test_idx)
+    seed_var = t.var(ddof=1) / len(t) if len(t) > 1 else 0.0
+    return dict(
+        n_per_class=int(n_per_class),
+        seeds=seeds,
+        valid_accuracy=float(np.mean([r['accuracy'] for r in runs])),
+        test_accuracy=p,
+        test_se=float(np.sqrt(p * (1 - p) / n + seed_var)),
+        test_per_seed=t.tolist(),
+        n_test=int(n),
+    )
+
+
+SubsetExperiment.final_test = _final_test

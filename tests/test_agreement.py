@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from course_lib.agreement import agreement_ladder, rank_agreement, seed_noise
+from course_lib.agreement import agreement_ladder, rank_agreement, seed_noise, seed_pairing, ties_with_best
 
 
 def grid(small_means, large_means, noise=0.0, seeds=(0, 1), small=5, large=50, seed=0):
@@ -116,3 +116,73 @@ def test_seed_noise_and_ladder():
     lad = agreement_ladder(df, n_boot=200)
     assert lad.small.tolist() == [5, 20] and (lad.large == 50).all()
     assert lad.spearman.iloc[0] > 0.9
+
+
+def test_regret_interval_holds_the_point_and_widens_with_seed_noise():
+    quiet = rank_agreement(grid(UP, UP[::-1], noise=0.001, seeds=(0, 1, 2)), 5, 50, n_boot=500)
+    assert np.isclose(quiet.regret, 0.5, atol=0.01) and quiet.regret_lo > 0.45  # the wrong winner, every resample
+    close = [0.50, 0.51, 0.52, 0.53]
+    loud = rank_agreement(grid(close, close[::-1], noise=0.05, seeds=(0, 1, 2)), 5, 50, n_boot=500)
+    assert loud.regret_lo <= loud.regret <= loud.regret_hi and loud.regret_lo >= 0
+    assert loud.regret_hi - loud.regret_lo > quiet.regret_hi - quiet.regret_lo
+    m = grid(close, close[::-1], noise=0.05, seeds=(0, 1, 2)).groupby(['n_per_class', 'config']).accuracy.mean()
+    assert np.isclose(loud.regret, m[50].max() - m[50][m[5].idxmax()])
+    pd.testing.assert_series_equal(loud, rank_agreement(grid(close, close[::-1], 0.05, (0, 1, 2)), 5, 50, n_boot=500))
+
+
+def test_ties_with_best():
+    df = grid(UP, [0.60, 0.601, 0.602, 0.30, 0.20, 0.10], noise=0.01, seeds=(0, 1, 2))
+    t = ties_with_best(df, 50)
+    assert t.index[0] == t['mean'].idxmax() and t.gap.iloc[0] == 0 and t.tied.iloc[0]
+    assert set(t.index[t.tied]) == {'c0', 'c1', 'c2'}  # 0.002 apart with seed SD 0.01: ties; 0.3 apart: not
+    assert np.allclose(t.se_gap.iloc[1:] ** 2, t.se.iloc[1:] ** 2 + t.se.iloc[0] ** 2)
+    with pytest.raises(ValueError, match='2 seeds'):
+        ties_with_best(grid(UP, UP, seeds=(0,)), 50)
+
+
+def test_seed_pairing_measures_what_shared_draws_add():
+    rng = np.random.default_rng(0)
+    true, luck = np.linspace(0.5, 0.6, 8), rng.normal(0, 0.05, (3, 8))
+
+    def table(shared):
+        return pd.DataFrame(
+            [
+                dict(config=f'c{i}', n_per_class=n, seed=s, accuracy=true[i] + (luck[s, i] if shared or n == 10 else 0))
+                for n in (10, 100)
+                for i in range(8)
+                for s in range(3)
+            ]
+        )
+
+    shared, independent = seed_pairing(table(True), 10, 100), seed_pairing(table(False), 10, 100)
+    assert shared.same_seed_spearman > shared.cross_seed_spearman and shared.shared_gain_lo > 0
+    assert np.isclose(independent.shared_gain, 0) and independent.shared_gain_lo <= 0 <= independent.shared_gain_hi
+    for r in (shared, independent):
+        assert r.shared_gain_lo <= r.shared_gain <= r.shared_gain_hi and r.n_seeds == 3
+    with pytest.raises(ValueError, match='2 seeds'):
+        seed_pairing(grid(UP, UP, seeds=(0,)), 5, 50)
+
+
+def test_plots_have_one_plain_tick_per_rung_and_legends_outside():
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    from course_lib.agreement import plot_ladder, plot_rank_agreement
+
+    df = pd.concat([grid(UP, UP, noise=0.02, small=s, large=100, seeds=(0, 1, 2)) for s in (5, 10, 20)])
+    df = df.drop_duplicates(['config', 'n_per_class', 'seed'])
+    fig, axs = plt.subplots(1, 2, figsize=(12, 4))
+    plot_ladder(df, ax=axs[0], ylabel='validation accuracy', configs=['c0', 'c5'])
+    plot_rank_agreement(df, 5, 100, ax=axs[1], label='validation accuracy')
+    fig.canvas.draw()
+    ax = axs[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ['5', '10', '20', '100']
+    assert len(ax.xaxis.get_minorticklocs()) == 0 and ax.get_ylabel() == 'validation accuracy'
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ['c0', 'c5']
+    assert len(axs[1].get_legend().get_texts()) == len(UP) and not axs[1].texts  # names in a legend, not on points
+    assert axs[1].get_xlabel() == 'validation accuracy at 5 images/class'
+    for a in axs:  # the legend sits to the right of the axes, not over the data
+        assert a.get_legend().get_window_extent().x0 >= a.get_window_extent().x1
+    plt.close(fig)

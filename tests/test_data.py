@@ -97,11 +97,20 @@ def test_subset_is_byte_identical_nested_and_sized(tmp_path, tiny_settings):
     assert set(a.df.path[a.df.split == 'train']) <= set(big.df.path[big.df.split == 'train'])
 
 
-def test_clean_split_never_trains_on_clean_images(tmp_path, tiny_settings):
+def test_clean_split_never_trains_or_chooses_on_clean_images(tmp_path, tiny_settings):
     s = make_subset('imagewoof', 0, 0, split='clean', out_dir=tmp_path, settings=tiny_settings, quiet=True)
-    tr, va = s.df[s.df.split == 'train'], s.df[s.df.split == 'valid']
-    assert not tr.clean.any() and va.clean.all() and len(va) == 500
-    assert not set(tr.path) & set(va.path)
+    tr, va, te = (s.df[s.df.split == k] for k in ('train', 'valid', 'test'))
+    # train and validation come from the training side (train / val folders, no ILSVRC file); the clean
+    # ILSVRC2012_val_* images of both folders are the test set, and only they are
+    assert not tr.clean.any() and not va.clean.any() and te.clean.all()
+    assert tr.path.str.startswith('train/').all() and va.path.str.startswith('val/').all()
+    assert len(te) == 500 and len(va) == 500 and len(tr) == 1500
+    assert not set(tr.path) & set(va.path) and not (set(tr.path) | set(va.path)) & set(te.path)
+    few = make_subset(
+        'imagewoof', 3, 2, split='clean', n_test_per_class=4, out_dir=tmp_path, settings=tiny_settings, quiet=True
+    )
+    assert few.df.split.value_counts().to_dict() == {'train': 30, 'valid': 20, 'test': 40}
+    assert few.name != s.name and '_e4_' in few.name
     # the official split, by contrast, validates mostly on images ImageNet nets trained on
     o = make_subset('imagewoof', 0, 0, split='official', out_dir=tmp_path, settings=tiny_settings, quiet=True)
     assert o.df[o.df.split == 'valid'].clean.mean() < 0.3
@@ -131,7 +140,10 @@ def test_subset_for_scale_follows_the_preset(tmp_path, tiny_settings):
     sub = subset_for_scale('imagenette', settings=tiny_settings, out_dir=tmp_path)
     p = tiny_settings.preset
     assert (sub.df.split == 'train').sum() == 10 * p.n_train_per_class and sub.split == 'clean'
-    assert (sub.df.split == 'valid').sum() == 10 * p.n_valid_per_class and sub.df[sub.df.split == 'valid'].clean.all()
+    assert (sub.df.split == 'valid').sum() == 10 * p.n_valid_per_class and not sub.df[
+        sub.df.split == 'valid'
+    ].clean.any()
+    assert (sub.df.split == 'test').sum() == 10 * p.n_test_per_class and sub.df[sub.df.split == 'test'].clean.all()
 
 
 def test_load_image_makes_rgb_squares(tmp_path, mirror):
@@ -208,3 +220,24 @@ def test_no_mirror_downloads_through_the_same_code_path(tmp_path, mirror, monkey
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def test_full_scale_prefers_the_complete_archive_to_a_mirror_sample(tmp_path, mirror, capsys):
+    "The development mirror holds a sample: at full scale it stands in only when nothing complete can be had, loudly."
+    m = tmp_path / 'mirror'
+    m.mkdir()
+    (m / 'imagewoof').symlink_to(mirror / 'imagewoof')
+    env = {'COURSE_DATA_MIRROR': str(m), 'COURSE_CACHE': str(tmp_path / 'c'), 'COURSE_SCALE': 'full'}
+    s = load_settings(env=env)
+    s.allow_download = False
+    root = get_dataset('imagewoof', s)  # offline, nothing complete: the sample, with a warning naming the counts
+    out = capsys.readouterr().out
+    assert root == m / 'imagewoof' and 'WARNING: full scale' in out and 'of the 12,954 images' in out
+    assert 'NOT comparable' in out
+    _woof_tgz(m / 'imagewoof2-160.tgz', mirror)  # a mirror's official archive wins over the sample folder
+    root = get_dataset('imagewoof', s)
+    assert root == tmp_path / 'c' / 'datasets' / 'imagewoof2-160' and 'mirror archive' in capsys.readouterr().out
+    (m / 'imagewoof2-160.tgz').unlink()  # the extraction stays: a later run uses it, and says why not the sample
+    assert get_dataset('imagewoof', s) == root and 'not the mirror\'s sample of 2500 images' in capsys.readouterr().out
+    tiny = load_settings(env=dict(env, COURSE_SCALE='tiny'))  # below full scale the sample is what a lesson wants
+    assert get_dataset('imagewoof', tiny, quiet=True) == m / 'imagewoof'

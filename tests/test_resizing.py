@@ -283,3 +283,68 @@ def test_warm_up_puts_loaders_back(dls):
     before = (dls.train.size, dls.valid.size, dls.train.epoch, dls.valid.epoch)
     assert warm_up(dls, [32, 48], dict(widths=(8, 16), blocks=(1, 1))) > 0
     assert (dls.train.size, dls.valid.size, dls.train.epoch, dls.valid.epoch) == before
+
+
+# ---------------------------------------------------------------- mixup, TTA, loss_func (lesson 3's other techniques)
+def _tiny_learner(dls, **kw):
+    torch.manual_seed(0)
+    return Learner(resnet_scratch(dls.n_classes, widths=(8, 16), blocks=(1, 1)), dls, progress=False, **kw)
+
+
+def test_mixup_blends_training_batches_only():
+    from course_lib.loaders import synthetic_dls
+    from course_lib.resizing import MixUp
+
+    dls = synthetic_dls(n_train=64, n_valid=32, size=16, bs=16)
+    seen = {}
+
+    class Peek(Callback):
+        order = 20
+
+        def before_batch(self, learn):
+            seen.setdefault('train' if learn.training else 'valid', learn.xb.clone())
+
+    learn = _tiny_learner(dls)
+    mix = MixUp(0.4, seed=0)
+    learn.fit_one_cycle(1, 1e-3, cbs=[mix, Peek()])
+    assert len(mix.lams) == len(dls.train) and all(0.5 <= lam <= 1 for lam in mix.lams)
+    assert not torch.allclose(seen['train'], next(iter(dls.train))[0])  # the first batch was mixed
+    assert torch.equal(seen['valid'], next(iter(dls.valid))[0])  # validation untouched
+    assert isinstance(learn.loss_func, torch.nn.CrossEntropyLoss)  # restored
+    again = MixUp(0.4, seed=0)
+    _tiny_learner(dls).fit_one_cycle(1, 1e-3, cbs=[again])
+    assert again.lams == mix.lams  # seeded
+    with pytest.raises(ValueError, match='positive'):
+        MixUp(0)
+
+
+def test_mixup_loss_is_the_blend_of_two_losses():
+    from course_lib.resizing import MixUp
+
+    m = MixUp(1.0)
+    m._loss, m._mix = torch.nn.CrossEntropyLoss(), (0.75, torch.tensor([1, 0]))
+    out, y = torch.tensor([[2.0, 0.0], [0.0, 2.0]]), torch.tensor([0, 1])
+    ce = torch.nn.functional.cross_entropy
+    assert m._mixed_loss(out, y).item() == pytest.approx(0.75 * ce(out, y).item() + 0.25 * ce(out, y.flip(0)).item())
+    m._mix = None
+    assert m._mixed_loss(out, y).item() == pytest.approx(ce(out, y).item())
+
+
+def test_tta_accuracy_averages_image_and_mirror():
+    from course_lib.loaders import synthetic_dls
+    from course_lib.resizing import tta_accuracy
+
+    dls = synthetic_dls(n_train=64, n_valid=32, size=16, bs=16)
+    learn = _tiny_learner(dls)
+    learn.fit_one_cycle(1, 1e-2)
+    r = tta_accuracy(learn)
+    assert r['n'] == 32 and r['plain'] == pytest.approx(learn.validate()['accuracy'])
+    p, y = learn.get_preds()
+    pm, _ = learn.get_preds((x.flip(-1), yb) for x, yb in dls.valid)
+    assert r['tta'] == pytest.approx(((p + pm).argmax(1) == y).float().mean().item())
+
+
+def test_fit_schedule_takes_a_loss_function(dls):
+    loss = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
+    learn = fit_schedule(dls, 32, 1, model=resnet_scratch(dls.n_classes, widths=(8, 16), blocks=(1, 1)), loss_func=loss)
+    assert learn.loss_func is loss and (learn.history.cpu_train_time > 0).all()

@@ -28,7 +28,13 @@ def test_nested_draw_is_nested_and_seeded():
 def nette():
     settings = load_settings(env={'COURSE_SCALE': 'tiny'})
     return SubsetExperiment(
-        'imagenette', pool_per_class=6, n_valid_per_class=4, cache_size=64, settings=settings, progress=False
+        'imagenette',
+        pool_per_class=6,
+        n_valid_per_class=4,
+        n_test_per_class=4,
+        cache_size=64,
+        settings=settings,
+        progress=False,
     )
 
 
@@ -39,9 +45,29 @@ def test_subset_draws_are_nested_and_seeded(nette):
         assert np.bincount(nette.cache.labels[sorted(big)], minlength=10).tolist() == [5] * 10
     assert set(nette.rung_idxs(2, 0)) != set(nette.rung_idxs(2, 1))
     assert set(nette.rung_idxs(2, 0)).isdisjoint(nette.valid_idx) and len(nette.valid_idx) == 40
-    assert all(p.split('/')[-1].startswith('ILSVRC2012_val_') for p in np.array(nette.cache.paths)[nette.valid_idx])
+    assert set(nette.rung_idxs(5, 1)).isdisjoint(nette.test_idx) and len(nette.test_idx) == 40
     with pytest.raises(ValueError, match='pool_per_class'):
         nette.rung_idxs(7, 0)
+
+
+def test_three_way_split_validation_on_the_training_side_test_clean(nette):
+    "Choices are made on validation images from the training side; the clean ILSVRC images are the test set only."
+    paths = np.array(nette.cache.paths)
+    clean = lambda p: p.split('/')[-1].startswith('ILSVRC2012_val_')  # noqa: E731
+    assert not any(clean(p) for p in paths[nette.valid_idx]) and all(clean(p) for p in paths[nette.test_idx])
+    assert all(p.split('/')[-3] == 'val' for p in paths[nette.valid_idx])  # the official val folder, not train/
+    train = np.concatenate([nette.rung_idxs(6, s) for s in (0, 1)])
+    assert not any(clean(p) for p in paths[train])
+    assert len(set(nette.valid_idx) | set(nette.test_idx) | set(train)) == 40 + 40 + 60
+
+
+def test_seeds_draw_different_images_unless_the_rung_is_the_pool(nette):
+    assert nette.seed_overlap(6, [0, 1, 2]) == 1.0  # rung = pool: every seed trains on the same images
+    assert nette.seed_overlap(3, [0, 1, 2]) < 1.0 and 0 <= nette.seed_overlap(1, [0, 1]) <= 1
+    a, b = set(nette.rung_idxs(3, 0)), set(nette.rung_idxs(3, 1))
+    assert np.isclose(nette.seed_overlap(3, [0, 1]), len(a & b) / len(a))
+    with pytest.raises(ValueError, match='2 seeds'):
+        nette.seed_overlap(3, [0])
 
 
 @pytest.mark.slow
@@ -120,3 +146,28 @@ def test_feature_file_is_written_atomically(nette, monkeypatch, tmp_path):
     X = nette.features(32)
     assert [t for _, t in written] == [bytes] and written[0][0].is_file() and X.shape == (len(nette.cache), 1280)
     assert sorted(p.name for p in written[0][0].parent.iterdir()) == [written[0][0].name]  # no temporary file left
+
+
+def test_final_test_is_the_grid_cell_evaluated_once_on_the_clean_test(nette):
+    cfg = dict(arch='lite0', size=64, lr=3e-3, epochs=3)
+    ft = nette.final_test(4, [0, 1], **cfg)
+    grid = [nette(4, s, **cfg) for s in (0, 1)]
+    assert np.isclose(ft['valid_accuracy'], np.mean([g['accuracy'] for g in grid]))  # the same cells as the grid
+    assert 'test_accuracy' not in grid[0]  # a grid cell never reports the test set
+    t = np.array(ft['test_per_seed'])
+    assert ft['n_test'] == 40 and np.isclose(ft['test_accuracy'], t.mean()) and np.all(t * 40 == np.round(t * 40))
+    p = t.mean()
+    assert np.isclose(ft['test_se'], np.sqrt(p * (1 - p) / 40 + t.var(ddof=1) / 2))
+    assert 0 <= nette.zero_shot(64, part='test') <= 1
+    with pytest.raises(TypeError, match='optimizer'):
+        nette.final_test(4, [0], arch='lite0', optimizer='sgd')
+    with pytest.raises(ValueError, match='part'):
+        nette.zero_shot(64, part='train')
+
+
+def test_official_split_has_no_test_set():
+    settings = load_settings(env={'COURSE_SCALE': 'tiny'})
+    off = SubsetExperiment('imagenette', 4, 2, split='official', cache_size=64, settings=settings, progress=False)
+    assert len(off.test_idx) == 0 and len(off.valid_idx) == 20
+    with pytest.raises(ValueError, match='no test images'):
+        off.final_test(2, [0], arch='lite0', size=32, epochs=1)

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from course_lib.core import seed_everything
 from course_lib.interpret import confusion_matrix
@@ -10,11 +11,15 @@ from course_lib.loaders import DataLoaders, synthetic_dls
 from course_lib.models import LITE0_STATS, ImageNetSubsetHead, load_lite0_imagenet, pretrained_model, resnet_scratch
 from course_lib.transfer import (
     compute_features,
+    correct,
+    difference_interval,
     features_dls,
     fine_tune,
     fit_for_budget,
     linear_probe,
+    mean_interval,
     train_scratch,
+    unfreeze_last,
     zero_shot,
 )
 
@@ -91,3 +96,76 @@ def test_fine_tune_and_train_scratch_recipes(real_dls):
         t = learn.history['train_time'].sum()
         per_step = t / len(learn.lrs)
         assert t <= 2.0 + 2 * per_step + 0.5, (t, per_step)  # the hard stop comes after the current batch
+
+
+def _trainable(model):
+    return {n for n, p in model.body.named_parameters() if p.requires_grad}
+
+
+def test_unfreeze_last_trains_only_the_last_stages():
+    m = pretrained_model('efficientnet_lite0', 10, pretrained=False)
+    unfreeze_last(m, 2)
+    names = _trainable(m)
+    assert names and all(n.startswith(('blocks.5.', 'blocks.6.', 'conv_head.', 'bn2.')) for n in names)
+    assert any(n.startswith('blocks.5.') for n in names) and 'conv_head.weight' in names
+    assert not m.body.conv_stem.weight.requires_grad and all(p.requires_grad for p in m.head.parameters())
+    unfreeze_last(m, 0)
+    assert _trainable(m) == set() and all(p.requires_grad for p in m.head.parameters())
+    unfreeze_last(m, None)
+    assert all(p.requires_grad for p in m.parameters())
+    with pytest.raises(ValueError):
+        unfreeze_last(m, 8)
+    with pytest.raises(ValueError):
+        unfreeze_last(resnet_scratch(4, widths=(8, 16), blocks=(1, 1)), 1)
+
+
+def test_fine_tune_for_epochs_trains_only_what_last_says():
+    seed_everything(0)
+    d = synthetic_dls(n_classes=10, size=32)
+    m = pretrained_model('efficientnet_lite0', 10, pretrained=False)
+    before = m.body.conv_stem.weight.detach().clone(), m.body.conv_head.weight.detach().clone()
+    learn = fine_tune(m, d, epochs=2, lr=slice(1e-3, 1e-2), last=1)
+    assert len(learn.history) == 2 and [g['name'] for g in learn.opt.param_groups] == ['body', 'head']
+    n_body = sum(p.numel() for g in learn.opt.param_groups if g['name'] == 'body' for p in g['params'])
+    parts = (m.body.blocks[-1], m.body.conv_head, m.body.bn2)
+    assert n_body == sum(p.numel() for part in parts for p in part.parameters())
+    assert torch.equal(m.body.conv_stem.weight, before[0]) and not torch.equal(m.body.conv_head.weight, before[1])
+    for kw in (dict(), dict(epochs=1, budget=1.0)):
+        with pytest.raises(ValueError):
+            fine_tune(m, d, **kw)
+
+
+def test_train_scratch_lite0_has_random_weights():
+    seed_everything(0)
+    d = synthetic_dls(n_classes=4, size=32)
+    learn = train_scratch(d, 0.5, arch='efficientnet_lite0')
+    assert learn.model.name == 'efficientnet_lite0' and len(learn.history) >= 1
+    stem = pretrained_model('efficientnet_lite0', 4).body.conv_stem.weight
+    assert learn.model.body.conv_stem.weight.shape == stem.shape
+    assert (learn.model.body.conv_stem.weight.cpu() - stem).abs().mean() > 1e-2  # not the ImageNet weights
+
+
+def test_correct_agrees_with_validate():
+    seed_everything(0)
+    learn = Learner(resnet_scratch(4, widths=(8, 16), blocks=(1, 1)), synthetic_dls(), progress=False)
+    learn.fit_one_cycle(2, 1e-2)
+    c = correct(learn)
+    assert c.shape == (learn.dls.valid.n,) and set(np.unique(c)) <= {0.0, 1.0}
+    assert abs(c.mean() - learn.validate()['accuracy']) < 1e-9
+
+
+def test_mean_and_difference_intervals():
+    a, b = np.array([1, 1, 1, 0] * 25, float), np.array([1, 1, 0, 0] * 25, float)
+    r = mean_interval(a)
+    assert abs(r['mean'] - 0.75) < 1e-12 and abs(r['se'] - np.sqrt(0.75 * 0.25 / 99)) < 1e-12 and r['n'] == 100
+    assert abs(r['high'] - r['mean'] - 1.96 * r['se']) < 1e-12 and abs(r['mean'] - r['low'] - 1.96 * r['se']) < 1e-12
+    paired, indep = mean_interval(a - b), difference_interval(a, b)
+    assert abs(paired['mean'] - 0.25) < 1e-12 and abs(indep['mean'] - 0.25) < 1e-12
+    assert (
+        paired['se'] < indep['se']
+        and abs(indep['se'] - np.hypot(mean_interval(a)['se'], mean_interval(b)['se'])) < 1e-12
+    )
+    assert indep['n'] == (100, 100)
+    assert mean_interval(np.ones(10))['se'] == 0.0  # all correct: no spread
+    with pytest.raises(ValueError):
+        mean_interval([1.0])
