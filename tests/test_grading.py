@@ -25,6 +25,7 @@ WRONG = {
     '01_transfer_learning': [('q4', 'return 0'), ('q9', 'return df.head(n_per_class * 10)')],
     '02_small_subsets': [('q3', 'return 0.0')],
     '03_progressive_resizing': [('q1', 'return [min_size] * n_epochs')],
+    '04_active_learning': [('q5', "leaky = 'BD'")],
 }
 
 
@@ -67,6 +68,7 @@ def test_exercises_follow_the_lessons():
             '01_transfer_learning.ipynb',
             '02_small_subsets.ipynb',
             '03_progressive_resizing.ipynb',
+            '04_active_learning.ipynb',
         ]
     )
     assert sorted(WRONG) == [e.stem for e in EXERCISES]
