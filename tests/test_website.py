@@ -107,6 +107,8 @@ def output_numbers(nb) -> set:
             data = o.get('data', {})
             if 'image/png' in data:
                 continue  # a figure: its text/plain is "<Figure ...>", which the page rightly shows as the image
+            if 'application/vnd.jupyter.widget-view+json' in data:
+                continue  # a live widget (lesson 4's labelling panel): its text/plain is a Python repr, not what a reader sees
             text = o.get('text') or data.get('text/html') or data.get('text/plain') or ''
             text = re.sub(r'<[^>]+>', ' ', ''.join(text))
             found |= set(re.findall(r'(?<![\w.])\d+\.\d+%?', squash(text)))
@@ -182,6 +184,22 @@ def test_site_builds_from_a_tiny_run_and_says_where_its_numbers_come_from(tiny_s
     for r in claims:  # every claim of results.json, with its value and verdict
         assert f"{r['value']:.3g}{r['unit']}" in score and r['verdict'] in score, r
     assert score.count(' to ') >= len(claims) and 'No results.json' not in score
+
+
+@pytest.mark.slow
+def test_the_tiny_run_s_results_file_has_every_lesson_s_claims(tiny_site):
+    "The scoreboard's shape at tiny scale: every lesson recorded claims, each a value inside its interval and the verdict that interval allows."
+    from course_lib.scoreboard import verdict_from_interval
+
+    results = json.loads((Path(tiny_site['run']) / 'results.json').read_text())
+    assert results['scale'] == 'tiny' and results['machine'] and results['written']
+    lessons = [s.stem for s in sorted((REPO / 'nbs' / 'lessons').glob('[0-9][0-9]_*.ipynb'))]
+    assert sorted(results['lessons']) == lessons
+    for lesson, rows in results['lessons'].items():
+        assert rows, lesson
+        for r in rows:
+            assert r['lesson'] == lesson and r['claim'] and r['low'] <= r['value'] <= r['high'], r
+            assert r['verdict'] in ('flagged', verdict_from_interval(r['low'], r['high'], r['threshold'])), r
 
 
 @pytest.mark.slow
