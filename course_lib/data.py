@@ -191,8 +191,9 @@ def get_dataset(name: str, settings: Settings | None = None, quiet: bool = False
     if how not in ('exact', 'family'):
         return _complete_copy(info, settings, path if how == 'archive' else None, say)
     check_layout(path, info)
-    n, full = count_images(path), FULL_IMAGE_COUNTS[info.family]
-    if settings.scale != 'full' or n >= full:
+    full = FULL_IMAGE_COUNTS[info.family]
+    n = count_images(path) if settings.scale == 'full' else full  # counting thousands of files: only where it matters
+    if n >= full:
         say(f"{info.name}: using mirror folder {path}" if how == 'exact' else f"{info.name}: using family folder "
             f"{path} from the mirror ({_sample_resolution(path)}); the course resizes images itself, so any size will do.")
         return path

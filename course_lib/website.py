@@ -231,15 +231,6 @@ def conf_py(prov: dict) -> str:
     )
 
 # %% ../nbs/library/28_website.ipynb #108d9d78
-def _repo_root() -> Path:
-    from course_lib.core import find_settings_file
-
-    f = find_settings_file()
-    if f is None:
-        raise FileNotFoundError("cannot find the course's settings.ini: pass root= (the repository root)")
-    return f.parent
-
-
 def _notebooks(root: Path, part: str):
     return sorted((root / 'nbs' / part).glob('[0-9][0-9]*_*.ipynb'))
 
@@ -254,7 +245,9 @@ def stage_site(run_dir, src_dir, root=None) -> dict:
     "Write the site's Sphinx source (pages, index, scoreboard, conf.py) into `src_dir`: its pages by part."
     import nbformat
 
-    root = Path(root) if root else _repo_root()
+    from course_lib.runner import repo_root
+
+    root = Path(root) if root else repo_root()  # the folder of the course's settings.ini
     run_dir, src_dir = (Path(run_dir) if run_dir else None), Path(src_dir)
     pages = {k: [] for k in _SECTIONS}
     for part, make in (('lessons', lesson_page), ('library', library_page)):

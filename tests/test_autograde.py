@@ -9,6 +9,8 @@ import dataclasses
 import json
 import time
 
+import shutil
+
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
@@ -42,6 +44,24 @@ def write_nb(p, cells, kinds=None):
     kinds = kinds or ['code'] * len(cells)
     mk = {'code': new_code_cell, 'markdown': new_markdown_cell}
     nbformat.write(new_notebook(cells=[mk[k](c) for c, k in zip(cells, kinds)]), p)
+
+
+def write_demo_class(d, loop_name='infinite_loop'):
+    """The demo exercise released in d/release and a small class in d/subs (the path returned): instructor, untouched,
+    moved cells, an exception, an endless loop, a malformed file."""
+    write_nb(d / 'demo.ipynb', DEMO_CELLS)
+    release([d / 'demo.ipynb'], d / 'release')
+    subs = d / 'subs'
+    subs.mkdir()
+    shutil.copy(d / 'demo.ipynb', subs / 'instructor.ipynb')
+    shutil.copy(d / 'release' / 'student' / 'demo.ipynb', subs / 'untouched.ipynb')
+    write_nb(subs / 'moved.ipynb', [DEMO_CELLS[0], DEMO_CELLS[5], DEMO_CELLS[3], DEMO_CELLS[1]])
+    write_nb(subs / 'exception.ipynb', [DEMO_CELLS[0], "#| exercise: q1 points=2\n1 / 0"] + DEMO_CELLS[2:])
+    write_nb(
+        subs / f'{loop_name}.ipynb', [DEMO_CELLS[0], "#| exercise: q1 points=2\nwhile True:\n    pass"] + DEMO_CELLS[2:]
+    )
+    (subs / 'malformed.ipynb').write_text('{"cells": [')
+    return subs
 
 
 def totals(gb):

@@ -17,8 +17,8 @@ from course_lib.cli import _grade_on
 from course_lib.distributed import _sweep_orphans, dask_client, describe_client, run_tasks
 from course_lib.experiments import run_grid
 from course_lib.gradebook import _secret, _stored, grade
-from course_lib.release import load_bundles, release
-from test_autograde import DEMO_CELLS, LIGHT, write_nb
+from course_lib.release import load_bundles
+from test_autograde import LIGHT, write_demo_class
 
 pytestmark = pytest.mark.filterwarnings('ignore::UserWarning')  # distributed's warnings about ports and memory
 
@@ -94,16 +94,7 @@ def test_grid_on_dask_is_the_local_grid(client, tmp_path):
 def demo_class(tmp_path_factory):
     "The demo exercise and a small class (as tests/test_gradebook.py's batch), graded once by the local pool."
     d = tmp_path_factory.mktemp('class')
-    write_nb(d / 'demo.ipynb', DEMO_CELLS)
-    release([d / 'demo.ipynb'], d / 'release')
-    subs = d / 'subs'
-    subs.mkdir()
-    shutil.copy(d / 'demo.ipynb', subs / 'instructor.ipynb')
-    shutil.copy(d / 'release' / 'student' / 'demo.ipynb', subs / 'untouched.ipynb')
-    write_nb(subs / 'moved.ipynb', [DEMO_CELLS[0], DEMO_CELLS[5], DEMO_CELLS[3], DEMO_CELLS[1]])
-    write_nb(subs / 'exception.ipynb', [DEMO_CELLS[0], "#| exercise: q1 points=2\n1 / 0"] + DEMO_CELLS[2:])
-    write_nb(subs / 'loop.ipynb', [DEMO_CELLS[0], "#| exercise: q1 points=2\nwhile True:\n    pass"] + DEMO_CELLS[2:])
-    (subs / 'malformed.ipynb').write_text('{"cells": [')
+    subs = write_demo_class(d, loop_name='loop')
     bundles = load_bundles(d / 'release')
     grade(subs, bundles, d / 'local', jobs=2, limits=LIGHT, progress=False, quiet=True)
     return dict(dir=d, subs=subs, bundles=bundles)

@@ -139,7 +139,8 @@ def _nbg_cell(src, **md):
     return c
 
 
-def test_nbgrader_notebook_is_read(tmp_path):
+def nbgrader_squares(path):
+    "A small nbgrader-authored notebook: a solution cell `squares`, a 2-point test cell with a hidden block, a 1-point one."
     nb = new_notebook(
         cells=[
             _nbg_cell("import math"),
@@ -159,7 +160,12 @@ def test_nbgrader_notebook_is_read(tmp_path):
             _nbg_cell("assert len(squares(5)) == 5", grade=True, solution=False, grade_id='squares_length', points=1),
         ]
     )
-    nbformat.write(nb, tmp_path / 'nbg.ipynb')
+    nbformat.write(nb, path)
+    return path
+
+
+def test_nbgrader_notebook_is_read(tmp_path):
+    nbgrader_squares(tmp_path / 'nbg.ipynb')
     ex = read_exercise(tmp_path / 'nbg.ipynb')
     assert ex.fmt == 'nbgrader' and list(ex.questions) == ['correct_squares', 'squares_length']
     assert ex.max_points == 3

@@ -33,7 +33,8 @@ from course_lib.gradebook import (
 )
 from course_lib.release import load_bundles, release
 from course_lib.sandbox import Limits
-from test_autograde import DEMO_CELLS, LIGHT, write_nb
+from test_autograde import DEMO_CELLS, LIGHT, write_demo_class, write_nb
+from test_exercise import nbgrader_squares
 from test_report import BUNDLE, _result  # the same result dicts the report tests use
 
 
@@ -262,19 +263,7 @@ def test_bad_inputs_to_grade(tmp_path):
 @pytest.fixture(scope='module')
 def batch(tmp_path_factory):
     d = tmp_path_factory.mktemp('batch')
-    write_nb(d / 'demo.ipynb', DEMO_CELLS)
-    release([d / 'demo.ipynb'], d / 'release')
-    subs = d / 'subs'
-    subs.mkdir()
-    shutil.copy(d / 'demo.ipynb', subs / 'instructor.ipynb')
-    shutil.copy(d / 'release' / 'student' / 'demo.ipynb', subs / 'untouched.ipynb')
-    write_nb(subs / 'moved.ipynb', [DEMO_CELLS[0], DEMO_CELLS[5], DEMO_CELLS[3], DEMO_CELLS[1]])
-    write_nb(subs / 'exception.ipynb', [DEMO_CELLS[0], "#| exercise: q1 points=2\n1 / 0"] + DEMO_CELLS[2:])
-    write_nb(
-        subs / 'infinite_loop.ipynb',
-        [DEMO_CELLS[0], "#| exercise: q1 points=2\nwhile True:\n    pass"] + DEMO_CELLS[2:],
-    )
-    (subs / 'malformed.ipynb').write_text('{"cells": [')
+    subs = write_demo_class(d)
     gb = grade(subs, d / 'release', d / 'graded', jobs=2, limits=LIGHT, progress=False, quiet=True)
     return dict(gb=gb, dir=d, subs=subs)
 
@@ -321,33 +310,7 @@ def test_regrade_identical_and_resume(batch):
 @pytest.mark.slow
 def test_nbgrader_notebook(tmp_path):
     "An nbgrader-authored notebook: released, instructor version full marks, student release zero."
-
-    def cell(src, **md):
-        c = new_code_cell(src)
-        if md:
-            c.metadata['nbgrader'] = dict(schema_version=3, locked=False, **md)
-        return c
-
-    nb = new_notebook(
-        cells=[
-            cell("import math"),
-            cell(
-                "def squares(n):\n    ### BEGIN SOLUTION\n    return [i * i for i in range(1, n + 1)]\n    ### END SOLUTION",
-                grade=False,
-                solution=True,
-                grade_id='squares',
-            ),
-            cell(
-                "assert squares(3) == [1, 4, 9]\n### BEGIN HIDDEN TESTS\nassert squares(0) == []\n### END HIDDEN TESTS",
-                grade=True,
-                solution=False,
-                grade_id='correct_squares',
-                points=2,
-            ),
-            cell("assert len(squares(5)) == 5", grade=True, solution=False, grade_id='squares_length', points=1),
-        ]
-    )
-    nbformat.write(nb, tmp_path / 'nbg.ipynb')
+    nbgrader_squares(tmp_path / 'nbg.ipynb')
     release([tmp_path / 'nbg.ipynb'], tmp_path / 'rel')
     stu = (tmp_path / 'rel' / 'student' / 'nbg.ipynb').read_text()
     assert 'i * i for i' not in stu and 'squares(0) == []' not in stu
