@@ -7,6 +7,7 @@ Modules:
 - `course_lib.assertions`: Tensor-aware differences, `assert_close` and the comparisons inside tests: same kinds, real truth values, and no credit for an object that equals anything (standard library only at import time).
 - `course_lib.autograde`: Grade one student's notebook against its grader bundle: read the file without trusting it, find each answer by its question id, plan which cells run and when each question's tests run, run them in a sandboxed kernel, and turn test results into a verdict per question.
 - `course_lib.callbacks`: Events that small objects can hook into, exceptions that cancel a batch, an epoch or a fit, and schedules driven by the fraction of training done: the extension points of the course's Learner.
+- `course_lib.capstone`: How fast does one machine reach a target accuracy, and which of the course's techniques buy how much? Recipes as data, a training clock, runs that stop at the target, censored ratios and a DAWNBench table.
 - `course_lib.checks`: `check("q1")` and the tests it runs: statement-by-statement test execution with tensor-aware explanations, the same engine for the student's instant feedback and for the grader (standard library only).
 - `course_lib.cli`: `course run` executes the lessons (the README's main job), `course release` / `course grade` build and grade exercises, `course test` runs the test suite, `course site` builds the website, `course settings` informs.
 - `course_lib.core`: One place that says how big every experiment in the course is, where the data lives, and which device runs it.
@@ -18,6 +19,8 @@ Modules:
 - `course_lib.extract`: Check every member before it is written, extract into a temporary folder, read the gzip stream to its end, rename into place.
 - `course_lib.gradebook`: Grade every submission of a class in parallel worker processes, resumably and without ever aborting the batch: find each student's notebooks and the exercise each one is, grade them, sign and reuse the results.
 - `course_lib.grading`: The grader's public names in one place: every released student notebook does `from course_lib.grading import check, assert_close`, and instructors call `course_lib.grading.release`, `read_exercise` and `grade`.
+- `course_lib.hints`: An answer cell's `hint="…"` is the nudge printed in the student's stub; each `#| hint:` line below it is one more level, shown by `hint("qN")`; the release refuses a hint that contains its solution's code.
+- `course_lib.instructor_only`: What an exercise notebook holds for the instructor and never releases: known-wrong answers (`# wrong:` raw cells), checked to fail, and answer keys; `verify_exercise` runs the reference and every wrong answer.
 - `course_lib.interpret`: Plots of a Learner's history, the confusion matrix, and the images a model gets most confidently wrong.
 - `course_lib.isolation`: A sandbox for each submission's kernel, made with bubblewrap (`bwrap`): no network, its own process namespace, a read-only system, a private writable folder, and no view of the bundle or other submissions.
 - `course_lib.kernel_side`: The grader's side of a student's kernel: a private folder, a first cell that loads the test engine and compiles every test before any student code runs, and one small cell per question whose results must all come back.

@@ -101,6 +101,8 @@ def _parser():
     sub.add_parser('settings', help='print the resolved settings (scale, data mirrors, cache, grading limits)')
     t = sub.add_parser('test', help="run the README's test command (every test and notebook) from the repository root")
     t.add_argument('--scale', choices=SCALE_CHOICES, default='tiny', help='COURSE_SCALE for the tests (default tiny)')
+    v = sub.add_parser('verify', help="check instructor exercises: the reference passes, every `# wrong:` answer fails")
+    v.add_argument('srcs', nargs='*', metavar='SRC', help='exercise notebooks or folders (default: nbs/exercises)')
     _add_site(sub)
     return p
 
@@ -115,9 +117,20 @@ def _add_site(sub):
     add_site_command(sub)
 
 
+def _root():
+    "The repository root, or '.' when there is none (an installed course_lib)."
+    try:
+        return repo_root()
+    except CLIError:
+        return Path('.')
+
+
 def _expand_srcs(srcs):
+    "Notebooks named by `srcs` (files or folders); a relative path not found here is looked up from the repository root."
     out = []
     for s in map(Path, srcs):
+        if not s.exists() and not s.is_absolute() and (_root() / s).exists():
+            s = _root() / s
         if s.is_dir():
             out += sorted(f for f in s.glob('*.ipynb'))
         elif s.is_file():
@@ -165,6 +178,21 @@ def _release_cmd(args) -> int:
     for name, (s, b) in written.items():
         print(f"{name}: student {s}  grader {b}")
     return 0
+
+
+def _verify_cmd(args) -> int:
+    "One table per exercise (reference and each known-wrong answer: status, ok); 1 when any is not ok."
+    from course_lib.instructor_only import verify_exercise
+
+    srcs = args.srcs or [repo_root() / 'nbs' / 'exercises']
+    bad = 0
+    for path in _expand_srcs(srcs):
+        print(f"{path.name}: running the reference and its known-wrong answers ...", flush=True)
+        rep = verify_exercise(path, progress=True)
+        print(rep[['question', 'answer', 'status', 'ok', 'seconds']].round(1).to_string(index=False, max_colwidth=70))
+        bad += int((~rep.ok).sum())
+    print('every reference passes and every wrong answer fails' if not bad else f'{bad} rows not as they must be')
+    return 1 if bad else 0
 
 
 def _grading_client(args):
@@ -255,6 +283,7 @@ _COMMANDS = {
     'grade': _grade_cmd,
     'test': _test_cmd,
     'site': _site_cmd,
+    'verify': _verify_cmd,
 }
 
 

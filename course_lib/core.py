@@ -89,6 +89,7 @@ _DEFAULTS = {
     'course': {'scale': 'auto', 'seed': '42'},
     'data': {'mirrors': '', 'cache': '', 'allow_download': 'true'},
     'grading': {k: str(v) for k, v in GRADING_DEFAULTS.items()},
+    'capstone': {'hourly_price': '0'},  # USD per hour of the machine, for lesson 5's cost column; 0 = not set
 }
 
 # %% ../nbs/library/00_core.ipynb #55b109f1

@@ -7,14 +7,17 @@ Docs: https://course-lib.github.io/course_lib/library/grading.html.md"""
 
 # %% auto #0
 __all__ = ['ExerciseFormatError', 'Question', 'Exercise', 'read_exercise', 'split_tests', 'describe_difference', 'assert_close',
-           'assert_shape', 'run_tests', 'check', 'GRADER_VERSION', 'build_release', 'release', 'PAYLOAD_MIME', 'Limits',
-           'GradingKernel', 'STATUSES', 'load_bundles', 'BadSubmission', 'read_submission', 'grade_submission',
-           'find_submissions', 'grade', 'summary', 'totals', 'apply_manual', 'read_manual']
+           'assert_shape', 'run_tests', 'check', 'hint', 'register_hints', 'known_wrong', 'verify_exercise',
+           'GRADER_VERSION', 'build_release', 'release', 'PAYLOAD_MIME', 'Limits', 'GradingKernel', 'STATUSES',
+           'load_bundles', 'BadSubmission', 'read_submission', 'grade_submission', 'find_submissions', 'grade',
+           'summary', 'totals', 'apply_manual', 'read_manual']
 
 # %% ../nbs/library/26_grading.ipynb #2b11f170
 from .exercise import STATUSES, ExerciseFormatError, Question, Exercise, read_exercise, split_tests
 from .assertions import describe_difference, assert_close, assert_shape
 from .checks import run_tests, check
+from .hints import hint, register_hints
+from .instructor_only import known_wrong, verify_exercise
 from .release import GRADER_VERSION, build_release, release, load_bundles
 from .sandbox import PAYLOAD_MIME, Limits, GradingKernel
 from .autograde import BadSubmission, read_submission, grade_submission
@@ -32,6 +35,10 @@ _all_ = [
     'assert_shape',
     'run_tests',
     'check',
+    'hint',
+    'register_hints',
+    'known_wrong',
+    'verify_exercise',
     'GRADER_VERSION',
     'build_release',
     'release',

@@ -16,22 +16,25 @@ from pathlib import Path
 
 from .checks import split_tests
 from .core import atomic_write
+from .hints import check_hints, encode_hints, exercise_hints, strip_hint_lines
+from .instructor_only import is_instructor_only, known_wrong
 from .exercise import Exercise, ExerciseFormatError, read_exercise, _raise_all, _regions, _sha, _src
 
 GRADER_VERSION = '2'  # part of every bundle and of the key that decides whether an old grade can be reused
 ASSETS_DIR = 'files'  # beside the bundles: the grader's copy of the exercises' files
 
 # %% ../nbs/library/22_release.ipynb #05523b67
-def _stub(qid, hint, indent):
+def _stub(qid, hint, indent, more=0):
     msg = f"{qid}: {hint}" if hint else f"{qid}: write your answer here, then run check({qid!r})"
-    return f"{indent}# YOUR ANSWER HERE (replace the next line)\n{indent}raise NotImplementedError({msg!r})\n"
+    stuck = f". Stuck? hint({qid!r}) gives a more specific hint ({more} more)." if more else ''
+    return f"{indent}# YOUR ANSWER HERE (replace the next line){stuck}\n{indent}raise NotImplementedError({msg!r})\n"
 
 
-def _student_answer(src, q, nbname, ci):
-    "An answer cell with its solution regions replaced by stubs."
+def _student_answer(src, q, nbname, ci, more=0):
+    "An answer cell without its `#| hint:` lines, its solution regions replaced by stubs."
     out = []
-    for kind, text, indent in _regions(src, {'solution'}, nbname, ci):
-        out.append(_stub(q.id, q.hint, indent) if kind == 'solution' else text)
+    for kind, text, indent in _regions(strip_hint_lines(src), {'solution'}, nbname, ci):
+        out.append(_stub(q.id, q.hint, indent, more) if kind == 'solution' else text)
     return ''.join(out)
 
 
@@ -75,18 +78,34 @@ def _marker_cell(ex: Exercise, ci, c, kind, qid):
         return new_raw_cell(src)
     if kind == 'answer':
         q = next(q for q in ex.questions.values() if qid in q.answer_ids)
-        return new_code_cell(_student_answer(src, q, Path(ex.path).name, ci))
+        more = len(exercise_hints(ex).get(q.id, [])) - 1
+        return new_code_cell(_student_answer(src, q, Path(ex.path).name, ci, max(more, 0)))
     if kind == 'tests':
         q = ex.questions[qid]
         return new_code_cell(_student_tests(q, _n_tests(q.hidden)))
     return new_code_cell(src)
 
 
+def _hints_cell(ex: Exercise):
+    "The cell the release puts first when the exercise has hints beyond the stubs' nudges: `check`, `hint`, the levels."
+    from nbformat.v4 import new_code_cell
+
+    hints = exercise_hints(ex)
+    if not any(len(v) > 1 for v in hints.values()):
+        return None
+    return new_code_cell(
+        '# Run this cell first: check("q1") runs question q1\'s visible tests; hint("q1") shows its next hint.\n'
+        'from course_lib.grading import check, hint, register_hints\n\n'
+        f'register_hints({ex.name!r}, {encode_hints(hints)!r})\n'
+    )
+
+
 def _student_cells(ex: Exercise):
-    "(student cells, locked test cell checksums by question, locked setup cell checksums)."
-    cells, locked_tests, locked_setup = [], {}, []
+    "(student cells, locked test cell checksums by question, locked setup cell checksums); instructor material left out."
+    first = _hints_cell(ex)
+    cells, locked_tests, locked_setup = [first] if first else [], {}, []
     for ci, (c, (kind, qid)) in enumerate(zip(ex.nb.cells, ex.kinds)):
-        if kind == 'tests' and qid in locked_tests:  # several test cells: one check() cell in the release
+        if (kind == 'tests' and qid in locked_tests) or is_instructor_only(c):  # one check() cell per question
             continue
         if ex.fmt == 'nbgrader':
             cell = _nbgrader_cell(ex, c, kind, qid)
@@ -215,7 +234,10 @@ def _read_all(srcs):
     exs, errors = [], []
     for s in srcs:
         try:
-            exs.append(read_exercise(s))
+            ex = read_exercise(s)
+            errors += check_hints(ex)  # a hint that gives the answer away is not released
+            known_wrong(ex)  # every `# wrong:` cell names a question
+            exs.append(ex)
         except ExerciseFormatError as e:
             errors += e.errors
     names = [e.name for e in exs]

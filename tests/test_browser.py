@@ -205,7 +205,8 @@ def instructor_answer(qid: str) -> str:
 
     ex = read_exercise(EXERCISE)
     src = ex.nb.cells[ex.questions[qid].answer_cell].source
-    return '\n'.join(x for x in src.splitlines() if x.strip() not in ('### BEGIN SOLUTION', '### END SOLUTION'))
+    drop = ('### BEGIN SOLUTION', '### END SOLUTION')
+    return '\n'.join(x for x in src.splitlines() if x.strip() not in drop and not x.startswith('#| hint:'))
 
 
 def test_a_learner_checks_an_answer_in_jupyterlab_and_reads_the_site(lab, browser, tmp_path, tmp_path_factory):
@@ -218,8 +219,10 @@ def test_a_learner_checks_an_answer_in_jupyterlab_and_reads_the_site(lab, browse
     d.get(f"{lab['url']}/lab/tree/{EXERCISE.name}?token={lab['token']}")
     wait_for(lambda: len(cells(d)) > 5 and d.find_elements(By.CSS_SELECTOR, '.cm-content'), 120, 'the notebook')
     wait_for(lambda: 'Idle' in d.execute_script("return document.body.innerText"), 120, 'the kernel to be idle')
-    setup, answer, check = 1, cell_with(d, '#| exercise: q1'), cell_with(d, "check('q1'")
-    assert setup < answer < check
+    first, setup = cell_with(d, 'register_hints('), cell_with(d, 'from course_lib.core import')
+    answer, check = cell_with(d, '#| exercise: q1'), cell_with(d, "check('q1'")
+    assert first == 0 and first < setup < answer < check
+    run_cell(d, first)  # "Run this cell first": check() and hint() and the hint levels
     out = run_cell(d, setup, timeout=300)
     assert 'parameters' in out, out  # the setup cell loaded the pretrained network
     run_cell(d, answer)  # the untouched stub
@@ -228,6 +231,9 @@ def test_a_learner_checks_an_answer_in_jupyterlab_and_reads_the_site(lab, browse
     assert 'q1' in verdict and '✅' not in verdict and ('⏳' in verdict or '✗' in verdict), verdict
     assert hint in verdict, verdict  # the untouched stub: not answered yet, with the hint
 
+    type_into(d, answer, "hint('q1')")  # stuck: the next, more specific hint
+    second = run_cell(d, answer)
+    assert second.startswith('q1, hint 2 of') and 'more: run hint' in second, second
     type_into(d, answer, instructor_answer('q1'))
     run_cell(d, answer)
     verdict = run_cell(d, check)

@@ -104,7 +104,7 @@ def test_settings(capsys, monkeypatch):
 def test_lessons_found_in_repo():
     assert repo_root() == REPO
     les = lesson_notebooks()
-    assert [p.name[:3] for p in les] == ['01_', '02_', '03_', '04_'] and all(
+    assert [p.name[:3] for p in les] == ['01_', '02_', '03_', '04_', '05_'] and all(
         p.parent == REPO / 'nbs' / 'lessons' for p in les
     )
     assert les == sorted(les)

@@ -236,12 +236,19 @@ def _region_lines(src: str, begin: str, end: str) -> set:
 
 
 def secret_lines() -> set:
-    "The lines of the instructor exercises' solutions and hidden tests that appear nowhere a student may read."
+    """Lines of the exercises' instructor material (solutions, hidden tests, known-wrong answers, answer keys,
+    hints beyond the nudge) that appear nowhere a student may read."""
+    from course_lib.hints import HINT_RE
+    from course_lib.instructor_only import is_instructor_only
+
     secret = set()
     for ex in sorted((REPO / 'nbs' / 'exercises').glob('*.ipynb')):
         for c in nbformat.read(ex, as_version=4).cells:
             secret |= _region_lines(c.source, '### BEGIN SOLUTION', '### END SOLUTION')
             secret |= _region_lines(c.source, '### BEGIN HIDDEN TESTS', '### END HIDDEN TESTS')
+            if is_instructor_only(c):
+                secret |= {' '.join(s.split()) for s in c.source.splitlines()[1:] if len(s.strip()) >= 12}
+            secret |= {' '.join(m.group(1).split()) for m in map(HINT_RE.match, c.source.splitlines()) if m}
     public = ''
     for part in ('lessons', 'library'):
         for f in (REPO / 'nbs' / part).glob('*.ipynb'):
