@@ -33,6 +33,7 @@ from .learner import Learner
 from .loaders import CacheLoader, DataLoaders, get_dls
 from .models import LITE0_STATS, pretrained_model
 from .resizing import ProgressiveResizing, SizeSchedule, tta_accuracy
+from .resizing import warm_up as resizing_warm_up
 from .timing import mean_interval, time_to_target
 from .transfer import unfreeze_last
 
@@ -265,15 +266,12 @@ def choose_target(pilot, frac: float = 0.95, step: float = 0.01) -> float:
     return round(math.floor(frac * acc / step + 1e-9) * step, 10)
 
 
-def warm_up(dls: DataLoaders, recipes) -> None:
-    "A training step and a check of a throwaway Lite0 at every size of `recipes` (Recipes or a dict of them): one-off costs, untimed."
+def warm_up(dls: DataLoaders, recipes) -> float:
+    "`resizing.warm_up` on a throwaway Lite0 at every training and check size of `recipes` (Recipes or a dict of them); its seconds."
     rs = list(recipes.values()) if isinstance(recipes, dict) else list(recipes)
-    m, tr = _model(Recipe('warm-up', train_last=None), dls.n_classes, 0).to(dls.device), copy.copy(dls.train)
-    for tr.size in sorted({s for r in rs for _, s in r.steps} | {r.eval_px for r in rs}):
-        x, y = next(iter(tr))
-        nn.functional.cross_entropy(m.train()(x), y).backward()
-        with torch.no_grad():
-            m.eval()(x)
+    sizes = {s for r in rs for _, s in r.steps} | {r.eval_px for r in rs}
+    return resizing_warm_up(dls, sizes, model=_model(Recipe('warm-up', train_last=None), dls.n_classes, 0))
+
 
 # %% ../nbs/library/15_time_to_accuracy.ipynb #dad6e98f
 def run_capstone(recipes: dict, dls: DataLoaders, seeds=(0, 1, 2), target=None, budget=None, progress=False, test=True):

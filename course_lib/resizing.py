@@ -287,11 +287,12 @@ def fit_schedule(
     return learn
 
 # %% ../nbs/library/10_resizing.ipynb #917d7eed
-def warm_up(dls, sizes, model_kw: dict | None = None):
-    """One training step at each of `sizes` and one validation batch, on a throwaway from-scratch ResNet; then the
+def warm_up(dls, sizes, model_kw: dict | None = None, model=None):
+    """One training step at each of `sizes` and one validation batch, on a throwaway from-scratch ResNet (or on
+    `model`, a throwaway network of the architecture that will be timed); then the
     loaders are put back as they were. The first batches in a process pay one-off costs (memory allocation, kernel
     selection, reading the cache from disk) that would otherwise be charged to whichever run happens to go first."""
-    model = resnet_scratch(dls.n_classes, **(model_kw or {})).to(dls.device)
+    model = (model if model is not None else resnet_scratch(dls.n_classes, **(model_kw or {}))).to(dls.device)
     opt = torch.optim.SGD(model.parameters(), lr=0.0)
     tr, va = dls.train, dls.valid
     saved = [(dl, dl.size) for dl in (tr, va)]
